@@ -1,0 +1,48 @@
+# finops-pipeline: the two commands of the README are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test dev run validate bench lint up down clean
+
+# Install exactly what requirements.lock pins, then the project itself (editable).
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "finops-pipeline needs Python 3.11+"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/finops demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+run: $(STAMP)
+	$(BIN)/finops run
+
+validate: $(STAMP)
+	$(BIN)/finops validate
+
+# Dagster UI on http://127.0.0.1:3000, with run history kept in .dagster_home/.
+dev: $(STAMP)
+	mkdir -p .dagster_home
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -m finops_pipeline.definitions
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run_ingest_benchmark
+
+lint: $(STAMP)
+	$(BIN)/ruff check finops_pipeline transforms tests benchmarks
+
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+clean:
+	rm -rf $(VENV) .dagster_home .tmp_dagster_home_* data/sample/warehouse.db* data/sample/.finops
