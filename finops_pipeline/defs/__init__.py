@@ -1,0 +1,1 @@
+"""Dagster definitions by domain: billing (ingest), reference (dimensions, FX), costs (marts)."""

@@ -1,0 +1,130 @@
+"""Ingest: landing billing exports -> stg_billing + quarantine_billing_rows (per billing month)."""
+
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+
+from finops_pipeline.defs.billing.expectations import validate_stg_billing
+from finops_pipeline.defs.conservation import compare_month_totals, conservation_result
+from finops_pipeline.defs.partitions import billing_month_partitions, monthly_backfill_policy
+from finops_pipeline.ingest.billing import stage_billing_months
+from finops_pipeline.resources import FinopsResource
+from finops_pipeline.warehouse.schema import quarantine_billing_rows, stg_billing
+from finops_pipeline.warehouse.writer import read_partition, replace_month
+from transforms.money import cents, exact_total
+
+GROUP = "billing"
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "stg_billing",
+            group_name=GROUP,
+            kinds={"pandas", "sql"},
+            description="Canonical billing costs at daily grain (charge day x provider x account x project x "
+            "service x region x charge category x currency x source file), amounts in billing currency. "
+            "Every landing export, any format, one row per distinct grain key.",
+        ),
+        AssetSpec(
+            "quarantine_billing_rows",
+            group_name=GROUP,
+            kinds={"sql"},
+            description="Input rows that could not be loaded, one row per input line, with the file, line, "
+            "reason and raw values. Nothing is dropped silently: input = loaded + quarantined.",
+        ),
+    ],
+    check_specs=[
+        AssetCheckSpec("rows_conserved", asset="stg_billing", blocking=True,
+                       description="Every input row is loaded or quarantined; warehouse totals equal staged totals."),
+        AssetCheckSpec("great_expectations", asset="stg_billing", blocking=True,
+                       description="Keys not null, ISO 4217 currencies, charge_date inside its month, amounts numeric."),
+    ],
+    partitions_def=billing_month_partitions,
+    backfill_policy=monthly_backfill_policy,
+)
+def stg_billing_assets(context: AssetExecutionContext, finops: FinopsResource):
+    settings, engine = finops.settings(), finops.engine()
+    months = list(context.partition_keys)
+    staged = stage_billing_months(settings, months)
+    for exc in staged.errors:
+        context.log.error(str(exc))
+
+    expectations = validate_stg_billing({m: staged.daily[m] for m in staged.loadable_months})
+    failed_expectations = {m: f for m, f in expectations.items() if f}
+    writable = [m for m in staged.loadable_months if m not in failed_expectations]
+    for month in writable:
+        replace_month(engine, month, {stg_billing: staged.daily[month], quarantine_billing_rows: staged.quarantine[month]})
+        context.log.info(f"{month}: {len(staged.daily[month])} daily rows, {len(staged.quarantine[month])} quarantined")
+
+    loaded = _concat([staged.daily[m] for m in writable])
+    quarantined = _concat([staged.quarantine[m] for m in writable])
+    yield MaterializeResult(asset_key="stg_billing", metadata=_stg_metadata(loaded, quarantined, writable, staged))
+    yield MaterializeResult(asset_key="quarantine_billing_rows", metadata=_quarantine_metadata(quarantined))
+
+    yield _rows_conserved(engine, staged, loaded, writable)
+    yield AssetCheckResult(
+        check_name="great_expectations",
+        asset_key="stg_billing",
+        passed=not failed_expectations,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"failures": MetadataValue.json(failed_expectations), "months_validated": len(expectations)},
+    )
+    problems = [f"{m}: {exc}" for m, excs in sorted(staged.blocked.items()) for exc in excs]
+    problems += [f"{m}: expectations failed: {'; '.join(f)}" for m, f in sorted(failed_expectations.items())]
+    if problems:
+        raise Failure(
+            description=f"{len(staged.blocked) + len(failed_expectations)} month(s) not loaded; "
+            f"{len(writable)} month(s) loaded. " + " | ".join(problems[:20]),
+            metadata={"months_not_loaded": sorted(set(staged.blocked) | set(failed_expectations))},
+        )
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["billing_month", "billed_cost", "effective_cost", "source_rows", "billing_currency", "reason"])
+
+
+def _rows_conserved(engine, staged, loaded: pd.DataFrame, months: list[str]) -> AssetCheckResult:
+    problems = []
+    for scan in staged.scans:  # every input row is either staged or quarantined
+        accounted = int(scan.daily["source_rows"].sum()) + len(scan.quarantine)
+        if accounted != scan.rows_read:
+            problems.append(f"{scan.file}: read {scan.rows_read} rows, accounted for {accounted}")
+    stored = read_partition(engine, stg_billing, months) if months else loaded
+    problems += compare_month_totals(loaded, stored, ["billed_cost", "effective_cost", "list_cost", "source_rows"], months, len(loaded))
+    return conservation_result("rows_conserved", problems, "input rows = loaded + quarantined; warehouse = staged", months)
+
+
+def _stg_metadata(loaded: pd.DataFrame, quarantined: pd.DataFrame, months: list[str], staged) -> dict:
+    by_currency = loaded.groupby("billing_currency")[["billed_cost", "effective_cost"]].sum() if not loaded.empty else None
+    q_billed = exact_total(quarantined["billed_cost"]) if not quarantined.empty else 0
+    return {
+        "table": "stg_billing",
+        "months_loaded": MetadataValue.text(", ".join(months) or "none"),
+        "dagster/row_count": len(loaded),
+        "input_rows": int(loaded["source_rows"].sum() + len(quarantined)) if not loaded.empty else len(quarantined),
+        "loaded_rows": int(loaded["source_rows"].sum()) if not loaded.empty else 0,
+        "quarantined_rows": len(quarantined),
+        "loaded_billed_cost_by_currency": MetadataValue.md(
+            "none" if by_currency is None else by_currency.map(cents).to_markdown()
+        ),
+        "quarantined_billed_cost": cents(q_billed) if q_billed else "0.00",
+        "landing_files": len(staged.scans) + len(staged.errors),
+        "unreadable_files": MetadataValue.md("\n".join(f"- {e}" for e in staged.errors) or "none"),
+    }
+
+
+def _quarantine_metadata(quarantined: pd.DataFrame) -> dict:
+    reasons = quarantined["reason"].value_counts().to_dict() if not quarantined.empty else {}
+    return {"table": "quarantine_billing_rows", "dagster/row_count": len(quarantined), "by_reason": MetadataValue.json(reasons)}

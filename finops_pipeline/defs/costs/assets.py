@@ -1,0 +1,132 @@
+"""Costs: int_costs_converted -> fct_costs_daily -> fct_costs_monthly (per billing month)."""
+
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from finops_pipeline.defs.conservation import compare_month_totals, conservation_result
+from finops_pipeline.defs.partitions import billing_month_partitions, monthly_backfill_policy
+from finops_pipeline.resources import FinopsResource
+from finops_pipeline.warehouse import schema
+from finops_pipeline.warehouse.writer import read_partition, read_table, replace_month
+from transforms.intermediate.costs_converted import MissingFxRate, convert_costs
+from transforms.marts.costs import build_costs_daily, build_costs_monthly
+from transforms.money import cents, exact_total
+
+GROUP = "costs"
+AMOUNTS = ["billed_cost", "effective_cost", "list_cost", "source_rows"]
+PARTITIONED = dict(partitions_def=billing_month_partitions, backfill_policy=monthly_backfill_policy, group_name=GROUP)
+
+
+def _write_months(engine, table, frame: pd.DataFrame, months: list[str]) -> None:
+    for month in months:
+        part = frame[frame["billing_month"] == month] if not frame.empty else frame
+        replace_month(engine, month, {table: part})
+
+
+def _summary(frame: pd.DataFrame, table: str, months: list[str]) -> dict:
+    by_month = (
+        frame.groupby("billing_month")["effective_cost"].sum().map(cents).to_frame().to_markdown()
+        if not frame.empty else "no rows"
+    )
+    return {
+        "table": table,
+        "dagster/row_count": len(frame),
+        "months": MetadataValue.text(", ".join(months)),
+        "effective_cost_total": cents(exact_total(frame["effective_cost"])) if not frame.empty else "0.00",
+        "effective_cost_by_month": MetadataValue.md(by_month),
+    }
+
+
+@asset(
+    deps=["stg_billing", "stg_fx_rates"],
+    kinds={"pandas", "sql"},
+    check_specs=[
+        AssetCheckSpec("amounts_conserved", asset="int_costs_converted", blocking=True,
+                       description="Original-currency amounts and source rows equal stg_billing's, per month."),
+        AssetCheckSpec("fx_rates_exact", asset="int_costs_converted",
+                       description="Every month has its own FX rate (WARN when an earlier month's rate was carried forward)."),
+    ],
+    **PARTITIONED,
+)
+def int_costs_converted(context: AssetExecutionContext, finops: FinopsResource):
+    """stg_billing at the same daily grain with amounts converted to the reporting currency; the
+    original amounts, the rate and where it came from (exact / carried_forward:YYYY-MM) are kept."""
+    settings, engine = finops.settings(), finops.engine()
+    months = list(context.partition_keys)
+    stg = read_partition(engine, schema.stg_billing, months)
+    fx = read_table(engine, schema.stg_fx_rates)
+    try:
+        converted = convert_costs(stg, fx, settings.reporting_currency) if not stg.empty else stg.assign(
+            fx_rate=[], fx_rate_source=[], reporting_currency=[],
+            billed_cost_billing_currency=[], effective_cost_billing_currency=[], list_cost_billing_currency=[])
+    except MissingFxRate as exc:
+        raise Failure(description=str(exc)) from exc
+    _write_months(engine, schema.int_costs_converted, converted, months)
+
+    carried = converted[converted["fx_rate_source"].str.startswith("carried_forward")] if not converted.empty else converted
+    renamed = converted.rename(columns={f"{a}_billing_currency": f"{a}_orig" for a in ("billed_cost", "effective_cost", "list_cost")})
+    before = stg.rename(columns={a: f"{a}_orig" for a in ("billed_cost", "effective_cost", "list_cost")})
+    problems = compare_month_totals(before, renamed, ["billed_cost_orig", "effective_cost_orig", "list_cost_orig", "source_rows"], months, len(stg))
+    yield MaterializeResult(metadata=_summary(converted, "int_costs_converted", months))
+    yield conservation_result("amounts_conserved", problems, "original amounts unchanged by conversion", months)
+    carried_pairs = sorted({f"{m} {c} <- {s}" for m, c, s in carried[["billing_month", "billing_currency", "fx_rate_source"]].itertuples(index=False)}) if not carried.empty else []
+    yield AssetCheckResult(
+        check_name="fx_rates_exact",
+        passed=not carried_pairs,
+        severity=AssetCheckSeverity.WARN,
+        description="Months converted with an earlier month's rate (add the month's rate to reference/fx_rates.csv)",
+        metadata={"carried_forward": MetadataValue.md("\n".join(f"- {p}" for p in carried_pairs) or "none")},
+    )
+
+
+@asset(
+    deps=["int_costs_converted", "dim_projects"],
+    kinds={"pandas", "sql"},
+    check_specs=[AssetCheckSpec("totals_match_converted", asset="fct_costs_daily", blocking=True,
+                                description="Per month, amounts and source rows equal int_costs_converted's.")],
+    **PARTITIONED,
+)
+def fct_costs_daily(context: AssetExecutionContext, finops: FinopsResource):
+    """Daily cost per charge day x provider x account x project (with team) x service x region x charge
+    category x currency, amounts in the reporting currency."""
+    engine = finops.engine()
+    months = list(context.partition_keys)
+    converted = read_partition(engine, schema.int_costs_converted, months)
+    projects = read_table(engine, schema.dim_projects)
+    daily = build_costs_daily(converted, projects) if not converted.empty else converted.assign(team=[])
+    _write_months(engine, schema.fct_costs_daily, daily, months)
+    problems = compare_month_totals(converted, daily, AMOUNTS, months, len(converted))
+    yield MaterializeResult(metadata=_summary(daily, "fct_costs_daily", months))
+    yield conservation_result("totals_match_converted", problems, "daily mart = converted costs", months)
+
+
+@asset(
+    deps=["fct_costs_daily"],
+    kinds={"pandas", "sql"},
+    check_specs=[AssetCheckSpec("totals_match_daily", asset="fct_costs_monthly", blocking=True,
+                                description="Per month, amounts and source rows equal fct_costs_daily's.")],
+    **PARTITIONED,
+)
+def fct_costs_monthly(context: AssetExecutionContext, finops: FinopsResource):
+    """Monthly cost per billing month x project x team x provider x service x currency, amounts in
+    the reporting currency. The table most dashboards start from."""
+    engine = finops.engine()
+    months = list(context.partition_keys)
+    daily = read_partition(engine, schema.fct_costs_daily, months)
+    monthly = build_costs_monthly(daily) if not daily.empty else daily
+    _write_months(engine, schema.fct_costs_monthly, monthly, months)
+    problems = compare_month_totals(daily, monthly, AMOUNTS, months, len(daily))
+    yield MaterializeResult(metadata=_summary(monthly, "fct_costs_monthly", months))
+    yield conservation_result("totals_match_daily", problems, "monthly mart = daily mart", months)
+
+

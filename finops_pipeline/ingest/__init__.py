@@ -1,0 +1,1 @@
+"""Reading landing and reference files: the only code that knows about the data directory."""

@@ -1,0 +1,69 @@
+"""Reading reference/*.csv files, turning staging problems into file:line messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from finops_pipeline.ingest.errors import InputFileError
+from transforms.staging import reference as staging
+
+
+@dataclass
+class ReferenceData:
+    projects: pd.DataFrame
+    account_projects: dict[str, str]
+    fx_rates: pd.DataFrame
+    budgets: pd.DataFrame
+    problems: list[str] = field(default_factory=list)  # "file:line: message"
+
+
+def _read_text_csv(path: Path) -> pd.DataFrame | None:
+    if not path.exists():
+        return None
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig", skip_blank_lines=True)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputFileError(str(path), f"cannot be parsed as CSV ({exc})", "save it as UTF-8 CSV with one header row") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise InputFileError(str(path), "the file is empty", "add a header row, or delete the file") from exc
+
+
+def _messages(path: Path, problems) -> list[str]:
+    return [f"{path}:{i + 2}: {msg}" if i is not None else f"{path}: {msg}" for i, msg in problems]
+
+
+def load_projects(reference_dir: Path) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+    path = reference_dir / "projects.csv"
+    raw = _read_text_csv(path)
+    if raw is None:
+        return pd.DataFrame(columns=["project", "code", "owner", "team", "account_ids"]), {}, []
+    dim, accounts, problems = staging.stage_projects(raw)
+    return dim, accounts, _messages(path, problems)
+
+
+def load_fx_rates(reference_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    path = reference_dir / "fx_rates.csv"
+    raw = _read_text_csv(path)
+    if raw is None:
+        return pd.DataFrame(columns=["month", "currency", "rate"]), []
+    rates, problems = staging.stage_fx_rates(raw)
+    return rates, _messages(path, problems)
+
+
+def load_budgets(reference_dir: Path, reporting_currency: str) -> tuple[pd.DataFrame, list[str]]:
+    path = reference_dir / "budgets.csv"
+    raw = _read_text_csv(path)
+    if raw is None:
+        return pd.DataFrame(columns=["project", "month", "amount", "currency"]), []
+    budgets, problems = staging.stage_budgets(raw, reporting_currency)
+    return budgets, _messages(path, problems)
+
+
+def load_reference(reference_dir: Path, reporting_currency: str) -> ReferenceData:
+    projects, accounts, p1 = load_projects(reference_dir)
+    fx, p2 = load_fx_rates(reference_dir)
+    budgets, p3 = load_budgets(reference_dir, reporting_currency)
+    return ReferenceData(projects, accounts, fx, budgets, p1 + p2 + p3)

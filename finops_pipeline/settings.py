@@ -1,0 +1,60 @@
+"""The one place configuration is read from the environment.
+
+Called at run time (by resources, the CLI and the API), never at import time, so that tests and
+deployments can change the environment without reloading modules.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_DATA_DIR = "data/sample"
+DEFAULT_TAG_KEYS = "project,Project,app"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    warehouse_url: str
+    reporting_currency: str
+    project_tag_keys: tuple[str, ...]
+    state_dir: Path  # cache of scanned landing files; safe to delete
+
+    @property
+    def landing_billing_dir(self) -> Path:
+        return self.data_dir / "landing" / "billing"
+
+    @property
+    def reference_dir(self) -> Path:
+        return self.data_dir / "reference"
+
+    def with_overrides(self, **overrides) -> "Settings":
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+    """Settings from ``FINOPS_*`` variables, with explicit overrides winning (None = not given)."""
+    env = os.environ if environ is None else environ
+    data_dir = Path(overrides.get("data_dir") or env.get("FINOPS_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
+    warehouse_url = (
+        overrides.get("warehouse_url")
+        or env.get("FINOPS_WAREHOUSE_URL")
+        or f"sqlite:///{data_dir / 'warehouse.db'}"
+    )
+    currency = (overrides.get("reporting_currency") or env.get("FINOPS_REPORTING_CURRENCY") or "USD").strip().upper()
+    keys_text = overrides.get("project_tag_keys") or env.get("FINOPS_PROJECT_TAG_KEYS") or DEFAULT_TAG_KEYS
+    if isinstance(keys_text, str):
+        keys = tuple(k.strip() for k in keys_text.split(",") if k.strip())
+    else:
+        keys = tuple(keys_text)
+    state_dir = Path(overrides.get("state_dir") or env.get("FINOPS_STATE_DIR") or data_dir / ".finops").resolve()
+    return Settings(
+        data_dir=data_dir,
+        warehouse_url=warehouse_url,
+        reporting_currency=currency,
+        project_tag_keys=keys,
+        state_dir=state_dir,
+    )

@@ -1,0 +1,1 @@
+"""The warehouse: table contracts, engine setup, and atomic writes."""

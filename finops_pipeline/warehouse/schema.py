@@ -1,0 +1,176 @@
+"""Warehouse table contracts. Names and columns are what BI tools and the read API rely on:
+change them only together with docs/tables.md (a test checks the two agree)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Date, DateTime, Float, Index, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+MONEY = Float(precision=53)  # float64; totals are compared with math.fsum (see transforms/money.py)
+
+
+def _money(name: str, doc: str) -> Column:
+    return Column(name, MONEY, comment=doc)
+
+
+def _text(name: str, doc: str, nullable: bool = True) -> Column:
+    return Column(name, Text, nullable=nullable, comment=doc)
+
+
+def _month(doc: str = "Billing month, text YYYY-MM (the partition key)") -> Column:
+    return Column("billing_month", String(7), nullable=False, comment=doc)
+
+
+def _loaded_at() -> Column:
+    return Column("loaded_at", DateTime(timezone=True), nullable=False, comment="When this partition was written (UTC)")
+
+
+_DIMENSIONS = (
+    ("provider", "Cloud or SaaS provider (FOCUS ProviderName / ServiceProviderName)"),
+    ("billing_account_id", "Billing account (FOCUS BillingAccountId)"),
+    ("sub_account_id", "Sub-account, subscription or project id (FOCUS SubAccountId; generic `account`)"),
+    ("project", "Project the cost belongs to; 'unallocated' when no tag, mapping or column says"),
+)
+_SERVICE = (
+    ("service_name", "Service (FOCUS ServiceName; generic `service`)"),
+    ("service_category", "FOCUS ServiceCategory"),
+    ("region", "Region id (FOCUS RegionId)"),
+    ("charge_category", "FOCUS ChargeCategory: Usage, Purchase, Tax, Credit, Adjustment"),
+)
+
+
+def _dims(pairs) -> list[Column]:
+    return [_text(name, doc) for name, doc in pairs]
+
+
+stg_billing = Table(
+    "stg_billing",
+    metadata,
+    Column("charge_date", Date, nullable=False, comment="UTC day of ChargePeriodStart / date"),
+    _month(),
+    *_dims(_DIMENSIONS),
+    _text("project_source", "How the project was found: tag, account, column or unallocated"),
+    *_dims(_SERVICE),
+    _text("billing_currency", "ISO 4217 currency the amounts of this row are in", nullable=False),
+    _money("billed_cost", "Invoiced amount, billing currency (FOCUS BilledCost)"),
+    _money("effective_cost", "Amortised amount after discounts, billing currency (FOCUS EffectiveCost)"),
+    _money("list_cost", "Amount at public list prices, billing currency (FOCUS ListCost)"),
+    _text("source_file", "Landing file the rows came from (path under landing/billing/)", nullable=False),
+    Column("source_rows", BigInteger, nullable=False, comment="Input rows summed into this row"),
+    _loaded_at(),
+    comment="Canonical billing rows at daily grain, amounts in billing currency. Partitioned by billing_month.",
+)
+
+quarantine_billing_rows = Table(
+    "quarantine_billing_rows",
+    metadata,
+    _month("Billing month the row is filed under (its charge date, else billing period, else the file's month)"),
+    _text("source_file", "Landing file the row came from", nullable=False),
+    Column("line_number", BigInteger, comment="Line in the file (header = line 1)"),
+    _text("reason", "Machine-readable reason: missing_date, unparseable_date, date_out_of_range, "
+          "missing_amount, unparseable_amount, invalid_currency, malformed_row", nullable=False),
+    _text("detail", "What is wrong and how to fix it"),
+    _money("billed_cost", "Billed amount if it could be parsed, billing currency"),
+    _money("effective_cost", "Effective amount if it could be parsed, billing currency"),
+    _text("billing_currency", "Currency as written in the file"),
+    _text("raw_values", "The row's original values as JSON"),
+    _loaded_at(),
+    comment="Input rows that could not be loaded, with the reason. Partitioned by billing_month.",
+)
+
+dim_projects = Table(
+    "dim_projects",
+    metadata,
+    _text("project", "Project name (the key used in every cost table)", nullable=False),
+    _text("code", "Finance / cost-centre code"),
+    _text("owner", "Accountable owner"),
+    _text("team", "Team that pays for the project"),
+    _text("account_ids", "Sub-account ids mapped to this project, comma-separated"),
+    _loaded_at(),
+    comment="Projects from reference/projects.csv, one row per project.",
+)
+
+stg_fx_rates = Table(
+    "stg_fx_rates",
+    metadata,
+    Column("month", String(7), nullable=False, comment="Month the rate applies to, YYYY-MM"),
+    _text("currency", "ISO 4217 currency converted from", nullable=False),
+    Column("rate", Float(precision=53), nullable=False, comment="Reporting-currency units per 1 unit of currency"),
+    _loaded_at(),
+    comment="Monthly FX rates from reference/fx_rates.csv.",
+)
+
+def _conversion() -> list[Column]:
+    return [
+    _text("reporting_currency", "Currency of the *_cost amounts (FINOPS_REPORTING_CURRENCY)", nullable=False),
+    Column("fx_rate", Float(precision=53), nullable=False, comment="Rate applied: reporting units per billing unit"),
+    _text("fx_rate_source", "exact (rate of the month), carried_forward:YYYY-MM (latest earlier month), "
+          "or same_currency", nullable=False),
+    ]
+
+int_costs_converted = Table(
+    "int_costs_converted",
+    metadata,
+    Column("charge_date", Date, nullable=False, comment="UTC charge day"),
+    _month(),
+    *_dims(_DIMENSIONS),
+    _text("project_source", "How the project was found"),
+    *_dims(_SERVICE),
+    _text("billing_currency", "Original currency", nullable=False),
+    _money("billed_cost_billing_currency", "Billed amount in the original currency"),
+    _money("effective_cost_billing_currency", "Effective amount in the original currency"),
+    _money("list_cost_billing_currency", "List amount in the original currency"),
+    *_conversion(),
+    _money("billed_cost", "Billed amount, reporting currency"),
+    _money("effective_cost", "Effective amount, reporting currency"),
+    _money("list_cost", "List amount, reporting currency"),
+    _text("source_file", "Landing file the rows came from", nullable=False),
+    Column("source_rows", BigInteger, nullable=False, comment="Input rows summed into this row"),
+    _loaded_at(),
+    comment="stg_billing converted to the reporting currency. Partitioned by billing_month.",
+)
+
+fct_costs_daily = Table(
+    "fct_costs_daily",
+    metadata,
+    Column("charge_date", Date, nullable=False, comment="UTC charge day"),
+    _month(),
+    *_dims(_DIMENSIONS),
+    _text("team", "Team of the project (dim_projects); null when the project is not in projects.csv"),
+    *_dims(_SERVICE),
+    _text("billing_currency", "Original currency", nullable=False),
+    *_conversion(),
+    _money("billed_cost", "Billed amount, reporting currency"),
+    _money("effective_cost", "Effective amount, reporting currency"),
+    _money("list_cost", "List amount, reporting currency"),
+    _money("effective_cost_billing_currency", "Effective amount in the original currency"),
+    Column("source_rows", BigInteger, nullable=False, comment="Input rows summed into this row"),
+    _loaded_at(),
+    comment="Daily costs per project, account, service and region in the reporting currency. "
+    "Partitioned by billing_month.",
+)
+
+fct_costs_monthly = Table(
+    "fct_costs_monthly",
+    metadata,
+    _month(),
+    _text("project", "Project"),
+    _text("team", "Team of the project"),
+    _text("provider", "Provider"),
+    _text("service_name", "Service"),
+    _text("service_category", "FOCUS ServiceCategory"),
+    _text("billing_currency", "Original currency"),
+    _text("reporting_currency", "Currency of the *_cost amounts", nullable=False),
+    _money("billed_cost", "Billed amount, reporting currency"),
+    _money("effective_cost", "Effective amount, reporting currency"),
+    _money("list_cost", "List amount, reporting currency"),
+    Column("source_rows", BigInteger, nullable=False, comment="Input rows summed into this row"),
+    _loaded_at(),
+    comment="Monthly costs per project, provider and service in the reporting currency. Partitioned by billing_month.",
+)
+
+PARTITIONED_TABLES = (stg_billing, quarantine_billing_rows, int_costs_converted, fct_costs_daily, fct_costs_monthly)
+
+for _t in PARTITIONED_TABLES:
+    Index(f"ix_{_t.name}_billing_month", _t.c.billing_month)

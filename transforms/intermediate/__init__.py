@@ -1,0 +1,1 @@
+"""Intermediate layer: re-grain and isolate business logic (int_<entity>_<verb>)."""

@@ -1,0 +1,121 @@
+"""Staging of the reference files: projects, FX rates, budgets.
+
+Each function takes the file's rows as text (a DataFrame of str, header as written) and returns
+the typed table plus a list of problems as (row index, message with the fix). The caller turns
+row indexes into line numbers, since only it knows the file.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from transforms.currencies import ISO_4217_CODES
+
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+Problems = list[tuple[int | None, str]]
+
+
+def _missing_columns(raw: pd.DataFrame, required: tuple[str, ...]) -> Problems:
+    missing = [c for c in required if c not in raw.columns]
+    if missing:
+        return [(None, f"missing column(s) {', '.join(missing)}; the header must include {', '.join(required)}")]
+    return []
+
+
+def _strip(raw: pd.DataFrame) -> pd.DataFrame:
+    out = raw.copy()
+    out.columns = [str(c).strip().lower() for c in out.columns]
+    for c in out.columns:
+        out[c] = out[c].astype("object").where(out[c].notna(), None).map(lambda v: v.strip() if isinstance(v, str) else v)
+    return out
+
+
+def stage_projects(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], Problems]:
+    """dim_projects rows (one per project) and the sub_account_id -> project map.
+
+    projects.csv may repeat a project on several rows to map several accounts to it."""
+    raw = _strip(raw)
+    problems = _missing_columns(raw, ("project",))
+    if problems:
+        return pd.DataFrame(columns=["project", "code", "owner", "team", "account_ids"]), {}, problems
+    for col in ("code", "owner", "team", "account_id"):
+        if col not in raw:
+            raw[col] = None
+    accounts: dict[str, str] = {}
+    for i, row in raw.iterrows():
+        if not row["project"]:
+            problems.append((i, "empty project name; fill it in or delete the row"))
+            continue
+        acct = row["account_id"]
+        if acct:
+            if acct in accounts and accounts[acct] != row["project"]:
+                problems.append((i, f"account_id {acct} is already mapped to project {accounts[acct]}; an account can belong to one project"))
+            accounts[acct] = row["project"]
+    valid = raw[raw["project"].notna() & (raw["project"] != "")]
+    dim = (
+        valid.groupby("project", sort=True)
+        .agg(
+            code=("code", "first"),
+            owner=("owner", "first"),
+            team=("team", "first"),
+            account_ids=("account_id", lambda s: ",".join(sorted({a for a in s if a})) or None),
+        )
+        .reset_index()
+    )
+    return dim, accounts, problems
+
+
+def stage_fx_rates(raw: pd.DataFrame) -> tuple[pd.DataFrame, Problems]:
+    """month, currency, rate (reporting units per 1 unit); one rate per month and currency."""
+    raw = _strip(raw)
+    problems = _missing_columns(raw, ("month", "currency", "rate"))
+    if problems:
+        return pd.DataFrame(columns=["month", "currency", "rate"]), problems
+    rates = pd.to_numeric(raw["rate"], errors="coerce")
+    ok = pd.Series(True, index=raw.index)
+    for i in raw.index:
+        month, cur, rate = raw.at[i, "month"], (raw.at[i, "currency"] or "").upper(), rates[i]
+        if not month or not MONTH_RE.match(month):
+            problems.append((i, f"month {month!r} is not YYYY-MM"))
+        elif cur not in ISO_4217_CODES:
+            problems.append((i, f"currency {raw.at[i, 'currency']!r} is not an ISO 4217 code"))
+        elif not (rate > 0):
+            problems.append((i, f"rate {raw.at[i, 'rate']!r} must be a positive number (reporting units per 1 {cur})"))
+        else:
+            continue
+        ok[i] = False
+    out = pd.DataFrame({"month": raw["month"], "currency": raw["currency"].str.upper(), "rate": rates})[ok]
+    dupes = out[out.duplicated(["month", "currency"], keep="first")]
+    for i in dupes.index:
+        problems.append((i, f"second rate for {out.at[i, 'currency']} in {out.at[i, 'month']}; keep one row per month and currency"))
+    out = out.drop(dupes.index)
+    return out.sort_values(["currency", "month"]).reset_index(drop=True), problems
+
+
+def stage_budgets(raw: pd.DataFrame, reporting_currency: str) -> tuple[pd.DataFrame, Problems]:
+    """project, month, amount, currency (reporting currency when the column is absent or empty)."""
+    raw = _strip(raw)
+    problems = _missing_columns(raw, ("project", "month", "amount"))
+    if problems:
+        return pd.DataFrame(columns=["project", "month", "amount", "currency"]), problems
+    if "currency" not in raw:
+        raw["currency"] = None
+    amounts = pd.to_numeric(raw["amount"], errors="coerce")
+    currency = raw["currency"].fillna(reporting_currency).str.upper()
+    ok = pd.Series(True, index=raw.index)
+    for i in raw.index:
+        if not raw.at[i, "project"]:
+            problems.append((i, "empty project"))
+        elif not raw.at[i, "month"] or not MONTH_RE.match(raw.at[i, "month"]):
+            problems.append((i, f"month {raw.at[i, 'month']!r} is not YYYY-MM"))
+        elif not (amounts[i] >= 0):
+            problems.append((i, f"amount {raw.at[i, 'amount']!r} must be a number >= 0"))
+        elif currency[i] not in ISO_4217_CODES:
+            problems.append((i, f"currency {raw.at[i, 'currency']!r} is not an ISO 4217 code"))
+        else:
+            continue
+        ok[i] = False
+    out = pd.DataFrame({"project": raw["project"], "month": raw["month"], "amount": amounts, "currency": currency})[ok]
+    return out.reset_index(drop=True), problems
