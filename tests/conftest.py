@@ -16,12 +16,16 @@ SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datas
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch):
-    """Tests never pick up a developer's FINOPS_* or DAGSTER_HOME settings."""
+def _isolated_env():
+    """Tests never pick up a developer's FINOPS_* or DAGSTER_HOME settings, and what a test
+    (or the CLI it calls) sets is undone afterwards."""
+    saved = dict(os.environ)
     for var in list(os.environ):
-        if var.startswith("FINOPS_") and var != "FINOPS_TEST_POSTGRES_URL":
-            monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+        if (var.startswith("FINOPS_") and var != "FINOPS_TEST_POSTGRES_URL") or var == "DAGSTER_HOME":
+            del os.environ[var]
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture
