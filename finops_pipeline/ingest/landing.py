@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUFFIXES = (".csv", ".csv.gz")
-# 2024-09, 2024_09, billing_month=2024-09, or the AWS CUR style 20240901-20241001
+# AWS CUR billing-period folders name the start and the (exclusive) end: 20240901-20241001
+_CUR_PERIOD = re.compile(r"(?<!\d)(20\d{2})(0[1-9]|1[0-2])01-20\d{2}(?:0[1-9]|1[0-2])01(?!\d)")
+# 2024-09, 2024_09, billing_month=2024-09, 20240901
 _MONTH_IN_PATH = re.compile(r"(?<!\d)(20\d{2})[-_]?(0[1-9]|1[0-2])(?:[-_]?\d{2})?(?!\d)")
 
 
@@ -26,7 +28,8 @@ class LandingFile:
     def path_month(self) -> str | None:
         """The billing month the file's path names, if exactly one; used only to decide which
         partition an unreadable file blocks."""
-        months = {f"{y}-{m}" for y, m in _MONTH_IN_PATH.findall(self.relative)}
+        text = _CUR_PERIOD.sub(lambda m: f"{m.group(1)}-{m.group(2)}", self.relative)
+        months = {f"{y}-{m}" for y, m in _MONTH_IN_PATH.findall(text)}
         return months.pop() if len(months) == 1 else None
 
 

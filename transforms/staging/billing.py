@@ -220,7 +220,7 @@ def _quarantine_rows(raw_bad, lines, reason, month_day, amounts, currency, ctx) 
         return empty_quarantine()
     source_names = {c: ctx.source_columns.get(c, c) for c in raw_bad.columns}
     raw_values = [
-        json.dumps({source_names[k]: v for k, v in rec.items() if v is not None}, ensure_ascii=False)
+        json.dumps({source_names[k]: v for k, v in rec.items() if not pd.isna(v)}, ensure_ascii=False)
         for rec in raw_bad.to_dict("records")
     ]
     idx = raw_bad.index

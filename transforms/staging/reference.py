@@ -7,6 +7,7 @@ row indexes into line numbers, since only it knows the file.
 
 from __future__ import annotations
 
+import math
 import re
 
 import pandas as pd
@@ -24,11 +25,18 @@ def _missing_columns(raw: pd.DataFrame, required: tuple[str, ...]) -> Problems:
     return []
 
 
+def _clean_cell(value):
+    """Trimmed text; an empty or null cell is None ("not given")."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return None if value is None or value != value else value
+
+
 def _strip(raw: pd.DataFrame) -> pd.DataFrame:
     out = raw.copy()
     out.columns = [str(c).strip().lower() for c in out.columns]
     for c in out.columns:
-        out[c] = out[c].astype("object").where(out[c].notna(), None).map(lambda v: v.strip() if isinstance(v, str) else v)
+        out[c] = pd.Series([_clean_cell(v) for v in out[c].tolist()], index=out.index, dtype="object")
     return out
 
 
@@ -42,25 +50,25 @@ def stage_projects(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], Pro
         return pd.DataFrame(columns=["project", "code", "owner", "team", "account_ids"]), {}, problems
     for col in ("code", "owner", "team", "account_id"):
         if col not in raw:
-            raw[col] = None
+            raw[col] = pd.Series([None] * len(raw), index=raw.index, dtype="object")
     accounts: dict[str, str] = {}
-    for i, row in raw.iterrows():
-        if not row["project"]:
+    for i, row in zip(raw.index, raw.to_dict("records")):
+        if row["project"] is None:
             problems.append((i, "empty project name; fill it in or delete the row"))
             continue
         acct = row["account_id"]
-        if acct:
+        if acct is not None:
             if acct in accounts and accounts[acct] != row["project"]:
                 problems.append((i, f"account_id {acct} is already mapped to project {accounts[acct]}; an account can belong to one project"))
             accounts[acct] = row["project"]
-    valid = raw[raw["project"].notna() & (raw["project"] != "")]
+    valid = raw[raw["project"].notna()]
     dim = (
         valid.groupby("project", sort=True)
         .agg(
             code=("code", "first"),
             owner=("owner", "first"),
             team=("team", "first"),
-            account_ids=("account_id", lambda s: ",".join(sorted({a for a in s if a})) or None),
+            account_ids=("account_id", lambda s: ",".join(sorted({a for a in s if isinstance(a, str)})) or None),
         )
         .reset_index()
     )
@@ -81,7 +89,7 @@ def stage_fx_rates(raw: pd.DataFrame) -> tuple[pd.DataFrame, Problems]:
             problems.append((i, f"month {month!r} is not YYYY-MM"))
         elif cur not in ISO_4217_CODES:
             problems.append((i, f"currency {raw.at[i, 'currency']!r} is not an ISO 4217 code"))
-        elif not (rate > 0):
+        elif not (math.isfinite(rate) and rate > 0):
             problems.append((i, f"rate {raw.at[i, 'rate']!r} must be a positive number (reporting units per 1 {cur})"))
         else:
             continue
@@ -110,7 +118,7 @@ def stage_budgets(raw: pd.DataFrame, reporting_currency: str) -> tuple[pd.DataFr
             problems.append((i, "empty project"))
         elif not raw.at[i, "month"] or not MONTH_RE.match(raw.at[i, "month"]):
             problems.append((i, f"month {raw.at[i, 'month']!r} is not YYYY-MM"))
-        elif not (amounts[i] >= 0):
+        elif not (math.isfinite(amounts[i]) and amounts[i] >= 0):
             problems.append((i, f"amount {raw.at[i, 'amount']!r} must be a number >= 0"))
         elif currency[i] not in ISO_4217_CODES:
             problems.append((i, f"currency {raw.at[i, 'currency']!r} is not an ISO 4217 code"))
