@@ -27,10 +27,11 @@ AMOUNTS = ["billed_cost", "effective_cost", "list_cost", "source_rows"]
 PARTITIONED = dict(partitions_def=billing_month_partitions, backfill_policy=monthly_backfill_policy, group_name=GROUP)
 
 
-def _write_months(engine, table, frame: pd.DataFrame, months: list[str]) -> None:
+def _write_months(context, engine, table, frame: pd.DataFrame, months: list[str]) -> None:
     for month in months:
         part = frame[frame["billing_month"] == month] if not frame.empty else frame
         replace_month(engine, month, {table: part})
+    context.log.info(f"{table.name}: {len(frame)} rows written for {len(months)} month(s) {months[0]}..{months[-1]}")
 
 
 def _summary(frame: pd.DataFrame, table: str, months: list[str]) -> dict:
@@ -71,7 +72,7 @@ def int_costs_converted(context: AssetExecutionContext, finops: FinopsResource):
             billed_cost_billing_currency=[], effective_cost_billing_currency=[], list_cost_billing_currency=[])
     except MissingFxRate as exc:
         raise Failure(description=str(exc)) from exc
-    _write_months(engine, schema.int_costs_converted, converted, months)
+    _write_months(context, engine, schema.int_costs_converted, converted, months)
 
     carried = converted[converted["fx_rate_source"].str.startswith("carried_forward")] if not converted.empty else converted
     renamed = converted.rename(columns={f"{a}_billing_currency": f"{a}_orig" for a in ("billed_cost", "effective_cost", "list_cost")})
@@ -104,7 +105,7 @@ def fct_costs_daily(context: AssetExecutionContext, finops: FinopsResource):
     converted = read_partition(engine, schema.int_costs_converted, months)
     projects = read_table(engine, schema.dim_projects)
     daily = build_costs_daily(converted, projects) if not converted.empty else converted.assign(team=[])
-    _write_months(engine, schema.fct_costs_daily, daily, months)
+    _write_months(context, engine, schema.fct_costs_daily, daily, months)
     problems = compare_month_totals(converted, daily, AMOUNTS, months, len(converted))
     yield MaterializeResult(metadata=_summary(daily, "fct_costs_daily", months))
     yield conservation_result("totals_match_converted", problems, "daily mart = converted costs", months)
@@ -124,7 +125,7 @@ def fct_costs_monthly(context: AssetExecutionContext, finops: FinopsResource):
     months = list(context.partition_keys)
     daily = read_partition(engine, schema.fct_costs_daily, months)
     monthly = build_costs_monthly(daily) if not daily.empty else daily
-    _write_months(engine, schema.fct_costs_monthly, monthly, months)
+    _write_months(context, engine, schema.fct_costs_monthly, monthly, months)
     problems = compare_month_totals(daily, monthly, AMOUNTS, months, len(daily))
     yield MaterializeResult(metadata=_summary(monthly, "fct_costs_monthly", months))
     yield conservation_result("totals_match_daily", problems, "monthly mart = daily mart", months)

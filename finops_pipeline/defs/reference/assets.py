@@ -24,6 +24,7 @@ def dim_projects(context: AssetExecutionContext, finops: FinopsResource) -> Mate
     projects, _, problems = load_projects(settings.reference_dir)
     _fail_on(problems, "reference/projects.csv")
     rows = replace_table(finops.engine(), dim_projects_table, projects)
+    context.log.info(f"dim_projects: {rows} projects")
     return MaterializeResult(
         metadata={
             "table": "dim_projects",
@@ -41,6 +42,7 @@ def stg_fx_rates(context: AssetExecutionContext, finops: FinopsResource) -> Mate
     rates, problems = load_fx_rates(settings.reference_dir)
     _fail_on(problems, "reference/fx_rates.csv")
     rows = replace_table(finops.engine(), stg_fx_rates_table, rates)
+    context.log.info(f"stg_fx_rates: {rows} rates for {rates['currency'].nunique()} currencies")
     return MaterializeResult(
         metadata={
             "table": "stg_fx_rates",
