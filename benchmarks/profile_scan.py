@@ -96,7 +96,7 @@ def run_phases(scan_module, landing, ctx) -> tuple[float, dict, object]:
         "_combine": _Timed("_combine (re-aggregate partials)", scan_module._combine, ledger),
     }
     original_iter = scan_module.iter_chunks
-    patched["iter_chunks"] = lambda stream: _timed_iter(original_iter(stream), ledger)
+    patched["iter_chunks"] = lambda stream, **kw: _timed_iter(original_iter(stream, **kw), ledger)
     saved = {k: getattr(scan_module, k) for k in patched}
     try:
         for k, v in patched.items():

@@ -10,6 +10,8 @@ import csv
 import gzip
 import hashlib
 import io
+import queue
+import threading
 import zlib
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -106,41 +108,65 @@ def open_billing_file(file: LandingFile) -> BillingFileStream:
     return BillingFileStream(file=file, fmt=fmt, columns=columns)
 
 
-def iter_chunks(stream: BillingFileStream, block_size: int = BLOCK_SIZE) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """Yield (chunk with canonical column names, line number of each row)."""
+class NeedsLineNumbers(Exception):
+    """A malformed row was met while parsing in parallel, where pyarrow cannot tell its line:
+    the caller starts the file again with ``parallel=False`` (rare: only broken exports)."""
+
+
+def iter_chunks(
+    stream: BillingFileStream, block_size: int = BLOCK_SIZE, parallel: bool = True
+) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """Yield (chunk with canonical column names, line number of each row).
+
+    The CSV is parsed in a background thread (pyarrow releases the GIL) while the caller stages
+    the previous block, so parsing and staging overlap on two cores. The queue holds at most
+    two parsed blocks: memory stays bounded whatever the file size."""
     file = stream.file
     source_to_canonical = {src: canon for canon, src in stream.columns.items()}
     invalid_lines: list[int] = []
+    unnumbered: list[str] = []
 
     def on_invalid(row) -> str:
-        stream.malformed.append((row.number, row.text))
-        if row.number is not None:
+        # raising here would surface as a generic parse error, so note it and stop below
+        if row.number is None:
+            unnumbered.append(row.text)
+        else:
             invalid_lines.append(row.number)
+        stream.malformed.append((row.number, row.text))
         return "skip"
 
     hasher, raw = _open_bytes(file)
-    reader_opts = pacsv.ReadOptions(block_size=block_size, use_threads=False)
-    parse_opts = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid)
-    convert_opts = pacsv.ConvertOptions(
-        include_columns=list(stream.columns.values()),
-        column_types={c: pa.string() for c in stream.columns.values()},
-        null_values=NULL_VALUES,
-        strings_can_be_null=True,
+    options = dict(
+        read_options=pacsv.ReadOptions(block_size=block_size, use_threads=parallel),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=list(stream.columns.values()),
+            column_types={c: pa.string() for c in stream.columns.values()},
+            null_values=NULL_VALUES,
+            strings_can_be_null=True,
+        ),
     )
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        with raw:
+            for batch in pacsv.open_csv(raw, **options):
+                if unnumbered:
+                    raise NeedsLineNumbers()
+                yield batch
+            if unnumbered:
+                raise NeedsLineNumbers()
+            while raw.read(1 << 20):  # drain, so the hash covers the whole file
+                pass
+
     good_rows = 0
     try:
-        with raw:
-            reader = pacsv.open_csv(raw, read_options=reader_opts, parse_options=parse_opts, convert_options=convert_opts)
-            for batch in reader:
-                if batch.num_rows == 0:
-                    continue
-                frame = batch.to_pandas().rename(columns=source_to_canonical)
-                lines = _line_numbers(good_rows, batch.num_rows, invalid_lines)
-                good_rows += batch.num_rows
-                yield frame, lines
-            # drain so the hash covers the whole file even if the CSV reader stopped early
-            while raw.read(1 << 20):
-                pass
+        for batch in _prefetched(batches(), depth=2):
+            if batch.num_rows == 0:
+                continue
+            frame = batch.to_pandas().rename(columns=source_to_canonical)
+            lines = _line_numbers(good_rows, batch.num_rows, invalid_lines)
+            good_rows += batch.num_rows
+            yield frame, lines
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise _gzip_error(file, exc) from exc
     except pa.ArrowInvalid as exc:
@@ -150,6 +176,50 @@ def iter_chunks(stream: BillingFileStream, block_size: int = BLOCK_SIZE) -> Iter
             raise _gzip_error(file, exc) from exc
         raise InputFileError(file.relative, f"the file cannot be read ({exc})") from exc
     stream.sha256 = hasher.sha256.hexdigest()
+
+
+_DONE = object()
+
+
+def _prefetched(source: Iterator, depth: int) -> Iterator:
+    """Run ``source`` in a thread, ``depth`` items ahead; its exceptions re-raise here. If the
+    consumer stops early, the thread is told to stop and is joined."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        items.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            items.put((_DONE, exc))
+
+    worker = threading.Thread(target=produce, name="finops-csv-parse", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = items.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                items.get_nowait()
+            except queue.Empty:
+                pass
+            worker.join(timeout=0.1)
 
 
 def _line_numbers(first_index: int, count: int, invalid_lines: list[int]) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from finops_pipeline.ingest.landing import LandingFile
-from finops_pipeline.ingest.reader import iter_chunks, open_billing_file
+from finops_pipeline.ingest.reader import NeedsLineNumbers, iter_chunks, open_billing_file
 from transforms.staging.billing import (
     AMOUNTS,
     REASONS,
@@ -63,22 +63,31 @@ def scan_file(file: LandingFile, ctx_template: StagingContext, cache_dir: Path |
 
 
 def _scan(file: LandingFile, ctx_template: StagingContext) -> FileScan:
+    try:
+        return _scan_once(file, ctx_template, parallel=True)
+    except NeedsLineNumbers:
+        return _scan_once(file, ctx_template, parallel=False)
+
+
+def _scan_once(file: LandingFile, ctx_template: StagingContext, parallel: bool) -> FileScan:
     stream = open_billing_file(file)
     ctx = StagingContext(**{**ctx_template.__dict__, "source_file": file.relative, "format_name": stream.fmt.name, "source_columns": stream.columns})
     partials: list[pd.DataFrame] = []
-    pending = 0
+    pending, compacted = 0, 0
     quarantined: list[pd.DataFrame] = []
     rows_read = 0
-    for chunk, lines in iter_chunks(stream):
+    for chunk, lines in iter_chunks(stream, parallel=parallel):
         rows_read += len(chunk)
         staged, bad = stage_billing_chunk(chunk, lines, ctx)
         partials.append(aggregate_daily(staged))
         pending += len(partials[-1])
         if not bad.empty:
             quarantined.append(bad)
-        if pending > COMPACT_ROWS:
+        # Geometric threshold: re-aggregating only once the pending rows double keeps the total
+        # work linear even when the file has hundreds of thousands of distinct daily keys.
+        if pending > max(COMPACT_ROWS, 2 * compacted):
             partials = [_combine(partials)]
-            pending = len(partials[0])
+            pending = compacted = len(partials[0])
     rows_read += len(stream.malformed)
     if stream.malformed:
         quarantined.append(_malformed_rows(file.relative, stream.malformed))

@@ -18,7 +18,7 @@ import pytest
 
 from finops_pipeline.ingest.errors import InputFileError
 from finops_pipeline.ingest.landing import LandingFile, discover_landing_files
-from finops_pipeline.ingest.reader import iter_chunks, open_billing_file
+from finops_pipeline.ingest.reader import NeedsLineNumbers, iter_chunks, open_billing_file
 from finops_pipeline.ingest.scan import FileScan, scan_file
 from transforms.money import exact_total
 from transforms.staging.billing import AMOUNTS, StagingContext
@@ -207,9 +207,11 @@ def test_malformed_rows_keep_their_physical_line_numbers_across_blocks(tmp_path,
         # each good row's amount is its own line number, so the mapping can be checked
         lines.append("2024-09-01,USD,1" if n in bad_lines else f"2024-09-{1 + n % 28:02d},USD,{n},{n}")
     lf = write(tmp_path, "m.csv", "\n".join(lines) + "\n")
+    with pytest.raises(NeedsLineNumbers):  # parallel parsing cannot number bad rows: scan retries
+        list(iter_chunks(open_billing_file(lf), block_size=256))
     stream = open_billing_file(lf)
     seen = []
-    for frame, line_numbers in iter_chunks(stream, block_size=256):  # several blocks
+    for frame, line_numbers in iter_chunks(stream, block_size=256, parallel=False):  # several blocks
         assert frame["billed_cost"].astype(int).tolist() == line_numbers.tolist()
         seen.extend(line_numbers.tolist())
     assert seen == [n for n in range(2, 61) if n not in bad_lines]
