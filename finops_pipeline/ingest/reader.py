@@ -25,7 +25,8 @@ from finops_pipeline.ingest.errors import InputFileError
 from finops_pipeline.ingest.landing import LandingFile
 from transforms.staging.billing_formats import BillingFormat, describe_expected_headers, detect_format
 
-BLOCK_SIZE = 16 << 20  # bytes of CSV text per parsed block
+BLOCK_SIZE = 4 << 20  # bytes of CSV text per parsed block: pyarrow's reader buffers several
+CHUNK_ROWS = 50_000  # rows staged at once: pandas' per-call overhead favours larger chunks
 NULL_VALUES = ["", "NULL"]  # FOCUS writes the literal NULL for null
 
 
@@ -160,12 +161,10 @@ def iter_chunks(
 
     good_rows = 0
     try:
-        for batch in _prefetched(batches(), depth=2):
-            if batch.num_rows == 0:
-                continue
-            frame = batch.to_pandas().rename(columns=source_to_canonical)
-            lines = _line_numbers(good_rows, batch.num_rows, invalid_lines)
-            good_rows += batch.num_rows
+        for table in _prefetched(_regrouped(batches(), CHUNK_ROWS), depth=2):
+            frame = table.to_pandas().rename(columns=source_to_canonical)
+            lines = _line_numbers(good_rows, table.num_rows, invalid_lines)
+            good_rows += table.num_rows
             yield frame, lines
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise _gzip_error(file, exc) from exc
@@ -176,6 +175,21 @@ def iter_chunks(
             raise _gzip_error(file, exc) from exc
         raise InputFileError(file.relative, f"the file cannot be read ({exc})") from exc
     stream.sha256 = hasher.sha256.hexdigest()
+
+
+def _regrouped(batches: Iterator[pa.RecordBatch], min_rows: int) -> Iterator[pa.Table]:
+    """Small parsed blocks gathered into tables of at least ``min_rows`` rows."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if batch.num_rows:
+            pending.append(batch)
+            count += batch.num_rows
+        if count >= min_rows:
+            yield pa.Table.from_batches(pending)
+            pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
 
 
 _DONE = object()

@@ -97,8 +97,17 @@ _STR = pd.StringDtype("pyarrow", na_value=np.nan)
 
 def parse_charge_dates(raw: pd.Series) -> pd.Series:
     """UTC calendar day of each timestamp (datetime64, midnight); NaT where unparseable."""
+    arrow = _arrow(raw)
+    # Fast path: a column that is all ISO 8601 without zone, or all with a zone, casts in Arrow.
+    for target in (pa.timestamp("ns"), pa.timestamp("ns", tz="UTC")):
+        try:
+            instants = pc.cast(pc.cast(arrow, target), pa.timestamp("ns"))  # zoned -> UTC wall time
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        days = pc.floor_temporal(instants, unit="day")
+        return pd.Series(days.to_pandas(), index=raw.index, dtype="datetime64[ns]")
     ts = pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce")
-    return ts.dt.tz_convert(None).dt.normalize()
+    return ts.dt.tz_convert(None).dt.normalize().astype("datetime64[ns]")
 
 
 def billing_months(days: pd.Series) -> pd.Series:
@@ -176,13 +185,13 @@ def stage_billing_chunk(
 
     bad = reason.notna()
     # a quarantined row belongs to the month of its charge date, else of its billing period
-    month_day = charge_date.where(in_range)
-    if "billing_period_start" in raw:
-        period = parse_charge_dates(col("billing_period_start"))
+    month_day = charge_date[bad].where(in_range[bad])
+    if "billing_period_start" in raw and bad.any():
+        period = parse_charge_dates(col("billing_period_start")[bad])
         period_ok = (period >= pd.Timestamp(ctx.first_date)) & (period <= pd.Timestamp(ctx.last_date))
         month_day = month_day.fillna(period.where(period_ok))
     quarantine = _quarantine_rows(
-        raw[bad], line_numbers[bad.to_numpy()], reason[bad], month_day[bad], amounts, currency, ctx
+        raw[bad], line_numbers[bad.to_numpy()], reason[bad], month_day, amounts, currency, ctx
     )
 
     good = ~bad
