@@ -53,7 +53,7 @@ def table_totals(url: str, table: str, column: str = "effective_cost") -> dict[s
     with engine.connect() as conn:
         rows = conn.execute(text(f"SELECT billing_month, SUM({column}) FROM {table} GROUP BY billing_month")).all()
     engine.dispose()
-    return {m: float(v) for m, v in rows}
+    return {m: (None if v is None else float(v)) for m, v in rows}
 
 
 def row_counts(url: str, tables: list[str]) -> dict[str, int]:
