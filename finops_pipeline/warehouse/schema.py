@@ -101,6 +101,14 @@ stg_fx_rates = Table(
     comment="Monthly FX rates from reference/fx_rates.csv.",
 )
 
+def _reporting_amounts() -> list[Column]:
+    return [
+        _money("billed_cost", "Billed amount, reporting currency"),
+        _money("effective_cost", "Effective amount, reporting currency"),
+        _money("list_cost", "List amount, reporting currency"),
+    ]
+
+
 def _conversion() -> list[Column]:
     return [
     _text("reporting_currency", "Currency of the *_cost amounts (FINOPS_REPORTING_CURRENCY)", nullable=False),
@@ -122,9 +130,7 @@ int_costs_converted = Table(
     _money("effective_cost_billing_currency", "Effective amount in the original currency"),
     _money("list_cost_billing_currency", "List amount in the original currency"),
     *_conversion(),
-    _money("billed_cost", "Billed amount, reporting currency"),
-    _money("effective_cost", "Effective amount, reporting currency"),
-    _money("list_cost", "List amount, reporting currency"),
+    *_reporting_amounts(),
     _text("source_file", "Landing file the rows came from", nullable=False),
     Column("source_rows", BigInteger, nullable=False, comment="Input rows summed into this row"),
     _loaded_at(),
@@ -141,9 +147,7 @@ fct_costs_daily = Table(
     *_dims(_SERVICE),
     _text("billing_currency", "Original currency", nullable=False),
     *_conversion(),
-    _money("billed_cost", "Billed amount, reporting currency"),
-    _money("effective_cost", "Effective amount, reporting currency"),
-    _money("list_cost", "List amount, reporting currency"),
+    *_reporting_amounts(),
     _money("effective_cost_billing_currency", "Effective amount in the original currency"),
     Column("source_rows", BigInteger, nullable=False, comment="Input rows summed into this row"),
     _loaded_at(),
@@ -162,9 +166,7 @@ fct_costs_monthly = Table(
     _text("service_category", "FOCUS ServiceCategory"),
     _text("billing_currency", "Original currency"),
     _text("reporting_currency", "Currency of the *_cost amounts", nullable=False),
-    _money("billed_cost", "Billed amount, reporting currency"),
-    _money("effective_cost", "Effective amount, reporting currency"),
-    _money("list_cost", "List amount, reporting currency"),
+    *_reporting_amounts(),
     Column("source_rows", BigInteger, nullable=False, comment="Input rows summed into this row"),
     _loaded_at(),
     comment="Monthly costs per project, provider and service in the reporting currency. Partitioned by billing_month.",
