@@ -87,11 +87,12 @@ def stage_billing_months(settings: Settings, months: list[str]) -> StagedBilling
         for month in months if lf.path_month is None else [lf.path_month]:
             if month in wanted:
                 blocked.setdefault(month, []).append(exc)
-    daily = {m: _concat(parts, aggregate_daily(pd.DataFrame())) for m, parts in daily_parts.items()}
-    quarantine = {m: _concat(parts, empty_quarantine()) for m, parts in quarantine_parts.items()}
+    daily = {m: concat_frames(parts, aggregate_daily(pd.DataFrame())) for m, parts in daily_parts.items()}
+    quarantine = {m: concat_frames(parts, empty_quarantine()) for m, parts in quarantine_parts.items()}
     return StagedBilling(daily, quarantine, blocked, scans, [exc for _, exc in failures])
 
 
-def _concat(parts: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
+def concat_frames(parts: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
+    """The non-empty parts stacked, or ``empty`` (which carries the columns) when there are none."""
     parts = [p for p in parts if not p.empty]
     return pd.concat(parts, ignore_index=True) if parts else empty

@@ -17,7 +17,8 @@ from dagster import (
 from finops_pipeline.defs.billing.expectations import validate_stg_billing
 from finops_pipeline.defs.conservation import compare_month_totals, conservation_result
 from finops_pipeline.defs.partitions import billing_month_partitions, monthly_backfill_policy
-from finops_pipeline.ingest.billing import stage_billing_months
+from finops_pipeline.ingest.billing import concat_frames, stage_billing_months
+from transforms.staging.billing import aggregate_daily, empty_quarantine
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse.schema import quarantine_billing_rows, stg_billing
 from finops_pipeline.warehouse.writer import read_partition, replace_month
@@ -67,8 +68,8 @@ def stg_billing_assets(context: AssetExecutionContext, finops: FinopsResource):
         replace_month(engine, month, {stg_billing: staged.daily[month], quarantine_billing_rows: staged.quarantine[month]})
         context.log.info(f"{month}: {len(staged.daily[month])} daily rows, {len(staged.quarantine[month])} quarantined")
 
-    loaded = _concat([staged.daily[m] for m in writable])
-    quarantined = _concat([staged.quarantine[m] for m in writable])
+    loaded = concat_frames([staged.daily[m] for m in writable], aggregate_daily(pd.DataFrame()))
+    quarantined = concat_frames([staged.quarantine[m] for m in writable], empty_quarantine())
     yield MaterializeResult(asset_key="stg_billing", metadata=_stg_metadata(loaded, quarantined, writable, staged))
     yield MaterializeResult(asset_key="quarantine_billing_rows", metadata=_quarantine_metadata(quarantined))
 
@@ -90,11 +91,6 @@ def stg_billing_assets(context: AssetExecutionContext, finops: FinopsResource):
         )
 
 
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["billing_month", "billed_cost", "effective_cost", "source_rows", "billing_currency", "reason"])
-
-
 def _rows_conserved(engine, staged, loaded: pd.DataFrame, months: list[str]) -> AssetCheckResult:
     problems = []
     for scan in staged.scans:  # every input row is either staged or quarantined
@@ -108,18 +104,18 @@ def _rows_conserved(engine, staged, loaded: pd.DataFrame, months: list[str]) -> 
 
 def _stg_metadata(loaded: pd.DataFrame, quarantined: pd.DataFrame, months: list[str], staged) -> dict:
     by_currency = loaded.groupby("billing_currency")[["billed_cost", "effective_cost"]].sum() if not loaded.empty else None
-    q_billed = exact_total(quarantined["billed_cost"]) if not quarantined.empty else 0
+    loaded_rows = int(loaded["source_rows"].sum())
     return {
         "table": "stg_billing",
         "months_loaded": MetadataValue.text(", ".join(months) or "none"),
         "dagster/row_count": len(loaded),
-        "input_rows": int(loaded["source_rows"].sum() + len(quarantined)) if not loaded.empty else len(quarantined),
-        "loaded_rows": int(loaded["source_rows"].sum()) if not loaded.empty else 0,
+        "input_rows": loaded_rows + len(quarantined),
+        "loaded_rows": loaded_rows,
         "quarantined_rows": len(quarantined),
         "loaded_billed_cost_by_currency": MetadataValue.md(
             "none" if by_currency is None else by_currency.map(cents).to_markdown()
         ),
-        "quarantined_billed_cost": cents(q_billed) if q_billed else "0.00",
+        "quarantined_billed_cost": cents(exact_total(quarantined["billed_cost"])),
         "landing_files": len(staged.scans) + len(staged.errors),
         "unreadable_files": MetadataValue.md("\n".join(f"- {e}" for e in staged.errors) or "none"),
     }

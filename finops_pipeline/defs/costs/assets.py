@@ -28,9 +28,9 @@ PARTITIONED = dict(partitions_def=billing_month_partitions, backfill_policy=mont
 
 
 def _write_months(context, engine, table, frame: pd.DataFrame, months: list[str]) -> None:
-    for month in months:
-        part = frame[frame["billing_month"] == month] if not frame.empty else frame
-        replace_month(engine, month, {table: part})
+    by_month = dict(tuple(frame.groupby("billing_month"))) if not frame.empty else {}
+    for month in months:  # a month without rows is still replaced: emptied, not left stale
+        replace_month(engine, month, {table: by_month.get(month, frame.iloc[0:0])})
     context.log.info(f"{table.name}: {len(frame)} rows written for {len(months)} month(s) {months[0]}..{months[-1]}")
 
 
@@ -43,7 +43,7 @@ def _summary(frame: pd.DataFrame, table: str, months: list[str]) -> dict:
         "table": table,
         "dagster/row_count": len(frame),
         "months": MetadataValue.text(", ".join(months)),
-        "effective_cost_total": cents(exact_total(frame["effective_cost"])) if not frame.empty else "0.00",
+        "effective_cost_total": cents(exact_total(frame["effective_cost"])),
         "effective_cost_by_month": MetadataValue.md(by_month),
     }
 
@@ -67,20 +67,18 @@ def int_costs_converted(context: AssetExecutionContext, finops: FinopsResource):
     stg = read_partition(engine, schema.stg_billing, months)
     fx = read_table(engine, schema.stg_fx_rates)
     try:
-        converted = convert_costs(stg, fx, settings.reporting_currency) if not stg.empty else stg.assign(
-            fx_rate=[], fx_rate_source=[], reporting_currency=[],
-            billed_cost_billing_currency=[], effective_cost_billing_currency=[], list_cost_billing_currency=[])
+        converted = convert_costs(stg, fx, settings.reporting_currency)
     except MissingFxRate as exc:
         raise Failure(description=str(exc)) from exc
     _write_months(context, engine, schema.int_costs_converted, converted, months)
 
-    carried = converted[converted["fx_rate_source"].str.startswith("carried_forward")] if not converted.empty else converted
+    carried = converted[converted["fx_rate_source"].astype(str).str.startswith("carried_forward")]
     renamed = converted.rename(columns={f"{a}_billing_currency": f"{a}_orig" for a in ("billed_cost", "effective_cost", "list_cost")})
     before = stg.rename(columns={a: f"{a}_orig" for a in ("billed_cost", "effective_cost", "list_cost")})
     problems = compare_month_totals(before, renamed, ["billed_cost_orig", "effective_cost_orig", "list_cost_orig", "source_rows"], months, len(stg))
     yield MaterializeResult(metadata=_summary(converted, "int_costs_converted", months))
     yield conservation_result("amounts_conserved", problems, "original amounts unchanged by conversion", months)
-    carried_pairs = sorted({f"{m} {c} <- {s}" for m, c, s in carried[["billing_month", "billing_currency", "fx_rate_source"]].itertuples(index=False)}) if not carried.empty else []
+    carried_pairs = sorted({f"{m} {c} <- {s}" for m, c, s in carried[["billing_month", "billing_currency", "fx_rate_source"]].itertuples(index=False)})
     yield AssetCheckResult(
         check_name="fx_rates_exact",
         passed=not carried_pairs,
@@ -104,7 +102,7 @@ def fct_costs_daily(context: AssetExecutionContext, finops: FinopsResource):
     months = list(context.partition_keys)
     converted = read_partition(engine, schema.int_costs_converted, months)
     projects = read_table(engine, schema.dim_projects)
-    daily = build_costs_daily(converted, projects) if not converted.empty else converted.assign(team=[])
+    daily = build_costs_daily(converted, projects)
     _write_months(context, engine, schema.fct_costs_daily, daily, months)
     problems = compare_month_totals(converted, daily, AMOUNTS, months, len(converted))
     yield MaterializeResult(metadata=_summary(daily, "fct_costs_daily", months))
@@ -124,7 +122,7 @@ def fct_costs_monthly(context: AssetExecutionContext, finops: FinopsResource):
     engine = finops.engine()
     months = list(context.partition_keys)
     daily = read_partition(engine, schema.fct_costs_daily, months)
-    monthly = build_costs_monthly(daily) if not daily.empty else daily
+    monthly = build_costs_monthly(daily)
     _write_months(context, engine, schema.fct_costs_monthly, monthly, months)
     problems = compare_month_totals(daily, monthly, AMOUNTS, months, len(daily))
     yield MaterializeResult(metadata=_summary(monthly, "fct_costs_monthly", months))
