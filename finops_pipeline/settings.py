@@ -7,9 +7,9 @@ deployments can change the environment without reloading modules.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 DEFAULT_DATA_DIR = "data/sample"
 DEFAULT_TAG_KEYS = "project,Project,app"
@@ -30,9 +30,6 @@ class Settings:
     @property
     def reference_dir(self) -> Path:
         return self.data_dir / "reference"
-
-    def with_overrides(self, **overrides) -> "Settings":
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:

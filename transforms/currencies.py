@@ -15,6 +15,3 @@ ISO_4217_CODES: frozenset[str] = frozenset(
     """.split()
 )
 
-
-def is_iso_currency(code: object) -> bool:
-    return isinstance(code, str) and code in ISO_4217_CODES

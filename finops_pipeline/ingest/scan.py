@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +71,7 @@ def _scan(file: LandingFile, ctx_template: StagingContext) -> FileScan:
 
 def _scan_once(file: LandingFile, ctx_template: StagingContext, parallel: bool) -> FileScan:
     stream = open_billing_file(file)
-    ctx = StagingContext(**{**ctx_template.__dict__, "source_file": file.relative, "format_name": stream.fmt.name, "source_columns": stream.columns})
+    ctx = replace(ctx_template, source_file=file.relative, format_name=stream.fmt.name, source_columns=stream.columns)
     partials: list[pd.DataFrame] = []
     pending, compacted = 0, 0
     quarantined: list[pd.DataFrame] = []

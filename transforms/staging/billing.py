@@ -154,7 +154,7 @@ def stage_billing_chunk(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Canonical rows (resource grain, not yet aggregated) and quarantined rows of one chunk.
 
-    ``raw`` has canonical column names and text values (None for null).
+    ``raw`` has canonical column names and text values (null for null: NaN or None).
     """
     cleaned = {name: _clean_text(raw[name]) for name in raw.columns}  # each column once
     absent = pd.Series([None] * len(raw), index=raw.index, dtype="str")

@@ -12,9 +12,13 @@ from finops_pipeline.warehouse.writer import replace_table
 GROUP = "reference"
 
 
-def _fail_on(problems: list[str], what: str) -> None:
+def _publish(context, finops: FinopsResource, table, frame, problems: list[str], source: str, **metadata) -> MaterializeResult:
+    """Fail on any problem in the reference file, else replace the table with its rows."""
     if problems:
-        raise Failure(description=f"{what} has {len(problems)} problem(s): " + " | ".join(problems[:20]))
+        raise Failure(description=f"{source} has {len(problems)} problem(s): " + " | ".join(problems[:20]))
+    rows = replace_table(finops.engine(), table, frame)
+    context.log.info(f"{table.name}: {rows} rows from {source}")
+    return MaterializeResult(metadata={"table": table.name, "dagster/row_count": rows, **metadata})
 
 
 @asset(group_name=GROUP, kinds={"pandas", "sql"})
@@ -22,16 +26,9 @@ def dim_projects(context: AssetExecutionContext, finops: FinopsResource) -> Mate
     """One row per project from reference/projects.csv: code, owner, team and mapped sub-accounts."""
     settings = finops.settings()
     projects, _, problems = load_projects(settings.reference_dir)
-    _fail_on(problems, "reference/projects.csv")
-    rows = replace_table(finops.engine(), dim_projects_table, projects)
-    context.log.info(f"dim_projects: {rows} projects")
-    return MaterializeResult(
-        metadata={
-            "table": "dim_projects",
-            "dagster/row_count": rows,
-            "teams": MetadataValue.text(", ".join(sorted(projects["team"].dropna().unique())) or "none"),
-        }
-    )
+    teams = ", ".join(sorted(projects["team"].dropna().unique())) or "none"
+    return _publish(context, finops, dim_projects_table, projects, problems, "reference/projects.csv",
+                    teams=MetadataValue.text(teams))
 
 
 @asset(group_name=GROUP, kinds={"pandas", "sql"})
@@ -40,15 +37,9 @@ def stg_fx_rates(context: AssetExecutionContext, finops: FinopsResource) -> Mate
     currency, from reference/fx_rates.csv."""
     settings = finops.settings()
     rates, problems = load_fx_rates(settings.reference_dir)
-    _fail_on(problems, "reference/fx_rates.csv")
-    rows = replace_table(finops.engine(), stg_fx_rates_table, rates)
-    context.log.info(f"stg_fx_rates: {rows} rates for {rates['currency'].nunique()} currencies")
-    return MaterializeResult(
-        metadata={
-            "table": "stg_fx_rates",
-            "dagster/row_count": rows,
-            "reporting_currency": settings.reporting_currency,
-            "currencies": MetadataValue.text(", ".join(sorted(rates["currency"].unique())) or "none"),
-            "latest_month": MetadataValue.text(str(rates["month"].max()) if len(rates) else "none"),
-        }
+    return _publish(
+        context, finops, stg_fx_rates_table, rates, problems, "reference/fx_rates.csv",
+        reporting_currency=settings.reporting_currency,
+        currencies=MetadataValue.text(", ".join(sorted(rates["currency"].unique())) or "none"),
+        latest_month=MetadataValue.text(str(rates["month"].max()) if len(rates) else "none"),
     )
