@@ -46,7 +46,7 @@ def table(stats: pstats.Stats, key: str, top: int) -> str:
     """Top ``top`` entries by 'tottime' or 'cumtime' as a markdown table with shares of the total."""
     total = stats.total_tt or 1.0
     entries = []
-    for func, (cc, nc, tt, ct, _callers) in stats.stats.items():
+    for func, (_cc, nc, tt, ct, _callers) in stats.stats.items():
         entries.append((func, nc, tt, ct))
     idx = 2 if key == "tottime" else 3
     entries.sort(key=lambda e: e[idx], reverse=True)

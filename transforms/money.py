@@ -8,8 +8,8 @@ conservation check never passes or fails because of summation order.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Iterable
 
 import pandas as pd
 

@@ -6,6 +6,7 @@ block at a time, and only the columns the detected format needs are converted.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -13,8 +14,8 @@ import io
 import queue
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -229,10 +230,8 @@ def _prefetched(source: Iterator, depth: int) -> Iterator:
     finally:
         stop.set()
         while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
+            with contextlib.suppress(queue.Empty):
                 items.get_nowait()
-            except queue.Empty:
-                pass
             worker.join(timeout=0.1)
 
 

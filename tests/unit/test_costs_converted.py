@@ -51,7 +51,8 @@ def test_resolve_fx_rates_is_independent_of_table_order():
 
 
 def test_reporting_currency_other_than_usd():
-    out = resolve_fx_rates(pairs(("2024-09", "EUR"), ("2024-09", "USD")), pd.DataFrame({"month": ["2024-09"], "currency": ["USD"], "rate": [0.9]}), "EUR")
+    usd_rates = pd.DataFrame({"month": ["2024-09"], "currency": ["USD"], "rate": [0.9]})
+    out = resolve_fx_rates(pairs(("2024-09", "EUR"), ("2024-09", "USD")), usd_rates, "EUR")
     assert out.values.tolist() == [["2024-09", "EUR", 1.0, "same_currency"], ["2024-09", "USD", 0.9, "exact"]]
 
 

@@ -18,11 +18,11 @@ from finops_pipeline.defs.billing.expectations import validate_stg_billing
 from finops_pipeline.defs.conservation import compare_month_totals, conservation_result
 from finops_pipeline.defs.partitions import billing_month_partitions, monthly_backfill_policy
 from finops_pipeline.ingest.billing import concat_frames, stage_billing_months
-from transforms.staging.billing import aggregate_daily, empty_quarantine
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse.schema import quarantine_billing_rows, stg_billing
 from finops_pipeline.warehouse.writer import read_partition, replace_month
 from transforms.money import cents, exact_total
+from transforms.staging.billing import aggregate_daily, empty_quarantine
 
 GROUP = "billing"
 

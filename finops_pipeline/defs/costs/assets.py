@@ -78,7 +78,8 @@ def int_costs_converted(context: AssetExecutionContext, finops: FinopsResource):
     problems = compare_month_totals(before, renamed, ["billed_cost_orig", "effective_cost_orig", "list_cost_orig", "source_rows"], months, len(stg))
     yield MaterializeResult(metadata=_summary(converted, "int_costs_converted", months))
     yield conservation_result("amounts_conserved", problems, "original amounts unchanged by conversion", months)
-    carried_pairs = sorted({f"{m} {c} <- {s}" for m, c, s in carried[["billing_month", "billing_currency", "fx_rate_source"]].itertuples(index=False)})
+    carried_rows = carried[["billing_month", "billing_currency", "fx_rate_source"]].itertuples(index=False)
+    carried_pairs = sorted({f"{m} {c} <- {s}" for m, c, s in carried_rows})
     yield AssetCheckResult(
         check_name="fx_rates_exact",
         passed=not carried_pairs,
