@@ -3,13 +3,30 @@
 from dagster import Definitions
 
 from finops_pipeline.defs.billing.assets import stg_billing_assets
-from finops_pipeline.defs.costs.assets import fct_costs_daily, fct_costs_monthly, int_costs_converted
+from finops_pipeline.defs.costs.assets import (
+    fct_costs_daily,
+    fct_costs_monthly,
+    fct_kpis_monthly,
+    int_costs_allocated,
+    int_costs_converted,
+)
 from finops_pipeline.defs.jobs import all_jobs, all_schedules
-from finops_pipeline.defs.reference.assets import dim_projects, stg_fx_rates
+from finops_pipeline.defs.reference.assets import dim_projects, stg_allocation_rules, stg_fx_rates, stg_pricing
 from finops_pipeline.resources import FinopsResource
 
 defs = Definitions(
-    assets=[stg_billing_assets, dim_projects, stg_fx_rates, int_costs_converted, fct_costs_daily, fct_costs_monthly],
+    assets=[
+        stg_billing_assets,
+        dim_projects,
+        stg_fx_rates,
+        stg_allocation_rules,
+        stg_pricing,
+        int_costs_converted,
+        int_costs_allocated,
+        fct_costs_daily,
+        fct_costs_monthly,
+        fct_kpis_monthly,
+    ],
     jobs=all_jobs,
     schedules=all_schedules,
     resources={"finops": FinopsResource()},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from sqlalchemy import func, select
 
 from finops_pipeline.settings import Settings
@@ -23,6 +25,10 @@ def print_summary(settings: Settings) -> None:
             select(m.c.project, func.sum(m.c.effective_cost).label("cost"))
             .group_by(m.c.project).order_by(func.sum(m.c.effective_cost).desc()).limit(3)
         ).all()
+        chargeback = conn.execute(select(func.sum(m.c.chargeback_cost))).scalar() or 0.0
+        unallocated = conn.execute(select(func.sum(m.c.effective_cost)).where(m.c.project == "unallocated")).scalar() or 0.0
+        r = schema.stg_allocation_rules
+        rules = conn.execute(select(r.c.active, func.count()).group_by(r.c.active)).all()
         latest = conn.execute(
             select(m.c.billing_month, func.sum(m.c.effective_cost)).group_by(m.c.billing_month)
             .order_by(m.c.billing_month.desc()).limit(2)
@@ -41,9 +47,13 @@ def print_summary(settings: Settings) -> None:
         print(f"  {month}           {cents(float(cost))} {cur}")
     if top:
         print("Top projects        " + ", ".join(f"{p} {cents(float(c))}" for p, c in top))
+    active = dict(rules)
+    print(f"Allocation rules    {active.get(True, 0)} active, {active.get(False, 0)} inactive; "
+          f"still unallocated {cents(float(unallocated))} {cur}")
+    print(f"Chargeback total    {cents(float(chargeback))} {cur} (effective cost + pricing.csv markups)")
     print(f"Warehouse           {settings.warehouse_url}")
-    print("Tables              stg_billing, quarantine_billing_rows, dim_projects, stg_fx_rates,")
-    print("                    int_costs_converted, fct_costs_daily, fct_costs_monthly")
+    print(textwrap.fill(", ".join(schema.metadata.tables), width=72, initial_indent="Tables              ",
+                        subsequent_indent=" " * 20))
     print("Dagster UI          make dev  ->  http://127.0.0.1:3000")
     print("Quarantine details  SELECT * FROM quarantine_billing_rows;")
     print("=" * 72)

@@ -18,7 +18,7 @@ Layout written (see data/sample/README.md, which this script also writes):
                                                     ServiceProviderName instead of ProviderName
                                                     from 2026-06 on (the FOCUS 1.3 rename)
     landing/billing/finance/saas_expenses_eur.csv   generic format: date,project,service,cost,currency,account
-    reference/projects.csv, budgets.csv, fx_rates.csv, rules.yaml
+    reference/projects.csv, budgets.csv, fx_rates.csv, rules.yaml, pricing.csv
 
 A handful of rows are broken on purpose (see BAD_AWS / BAD_FINANCE below and the README) so that the
 quarantine has something to show. The totals printed at the end come from an independent reader
@@ -762,10 +762,12 @@ def budgets_csv(actual: dict[tuple[str, str], float], baseline: dict[tuple[str, 
 
 
 RULES_YAML = """\
-# Cost allocation rules for a later feature; the pipeline does not read this file yet.
-# Rules apply in order, after staging, to the daily cost rows of each month.
+# Cost allocation rules, applied in this order to the daily cost rows of every month after
+# currency conversion; each rule sees the result of the rules above it. start / end are
+# inclusive and compared with the charge date. `finops validate` checks this file; after an
+# edit the pipeline recomputes the months the change can affect (docs/allocation.md).
 rules:
-  - id: rename-legacy
+  - id: rename-legacy-search
     description: The old Azure search stack was tagged app=legacy-search; it is the search team's.
     type: rename_project
     from: legacy-search
@@ -776,17 +778,73 @@ rules:
     type: transfer_cost
     from: unallocated
     match:
-      service_name: AWS Support (Business)
-      charge_category: Purchase
+      service: AWS Support (Business)
     to: shared-platform
 
+  - id: sandbox-to-ml
+    description: From March 2026 the acme-sandbox subscription is the ML team's experiment space.
+    type: transfer_cost
+    from: unallocated
+    match:
+      account: e26c9bdf-b911-5fe3-9d69-fa3444dfb3fa
+    to: ml-training
+    start: 2026-03-01
+
+  - id: snowflake-to-data-platform
+    description: The data team owns the Snowflake account, so ml-training's Snowflake usage is theirs.
+    type: move_service
+    service: Snowflake
+    from: ml-training
+    to: data-platform
+
+  - id: saas-to-collaboration
+    description: Company-wide SaaS bought without a project.
+    type: transfer_cost
+    from: unallocated
+    match:
+      service: [Slack, Miro]
+    to: collaboration-tools
+
+  - id: split-collaboration-tools
+    description: Collaboration tools are split by head count (finance's figures for FY2026).
+    type: distribute_cost
+    from: collaboration-tools
+    to: [checkout, search, data-platform, ml-training, mobile-api, analytics, internal-tools]
+    method: fixed
+    weights:
+      checkout: 0.20
+      search: 0.15
+      data-platform: 0.20
+      ml-training: 0.15
+      mobile-api: 0.15
+      analytics: 0.10
+      internal-tools: 0.05
+
   - id: distribute-shared-platform
-    description: Shared platform costs are shared by the product teams, in proportion to their own cost.
+    description: The shared platform serves the product teams, in proportion to their own cost.
     type: distribute_cost
     from: shared-platform
     to: [checkout, search, data-platform, mobile-api]
     method: proportional
-    basis: effective_cost
+
+  - id: split-platform-evenly-fy2025
+    description: The even split used until 2025; kept for the record and switched off.
+    active: false
+    type: distribute_cost
+    from: shared-platform
+    to: [checkout, search, data-platform, mobile-api]
+    method: even
+    end: 2025-12-31
+"""
+
+# Internal rate card: chargeback_cost = effective cost x (1 + markup_pct / 100). `*` is the
+# default for services without a row of their own; dates are inclusive, on the charge date.
+PRICING_CSV = """\
+service,markup_pct,start,end
+*,5,,
+AWS Support (Business),0,,
+Tax,0,,
+Amazon Elastic Compute Cloud,8,2026-01-01,
 """
 
 
@@ -913,6 +971,7 @@ def generate(out: Path, debug: bool = False) -> dict:
     written["reference/fx_rates.csv"] = fx_csv().encode()
     written["reference/budgets.csv"] = budgets.encode()
     written["reference/rules.yaml"] = RULES_YAML.encode()
+    written["reference/pricing.csv"] = PRICING_CSV.encode()
 
     # write only what changed (keeps mtimes, and so the pipeline's scan cache, of unchanged files)
     for rel, data in written.items():
@@ -1156,7 +1215,9 @@ reference/
   budgets.csv     project,month,amount,currency — 8 projects x 16 months; analytics budgets in EUR
   fx_rates.csv    month,currency,rate = USD per 1 EUR / GBP, 2025-08 .. 2026-10; no 2026-11 row
                   on purpose: the open month carries the October rate forward
-  rules.yaml      allocation rules for a later feature (rename, transfer, distribute); unused yet
+  rules.yaml      allocation rules: every rule type, a dated rule and an inactive one
+                  (walked through with numbers in docs/allocation.md)
+  pricing.csv     service,markup_pct,start,end — the internal chargeback rate card
 ```
 
 ### Billing files
@@ -1168,7 +1229,7 @@ reference/
 - **ChargeCategory**: mostly `Usage`; per month also
   - `Purchase` on the 1st: AWS Business Support (billed to the management account
     401837265190, which is not in projects.csv: it lands in *unallocated*; rules.yaml moves it to
-    shared-platform later), Azure Support on the hub subscription, and from 2026-01 the monthly
+    shared-platform), Azure Support on the hub subscription, and from 2026-01 the monthly
     fee of checkout's RDS reserved instance;
   - `Tax`: one row per account and closed month, dated the 1st (ResourceId, RegionId, Tags NULL);
     the open month has no tax yet.

@@ -12,8 +12,9 @@ from sqlalchemy import create_engine, text
 from tests.conftest import EXPECTED_EFFECTIVE_USD, EXPECTED_QUARANTINE_REASONS
 from tests.helpers import FOCUS_HEADER, focus_row, row_counts, run_job, table_totals, write_csv
 
-ALL_TABLES = ["stg_billing", "quarantine_billing_rows", "dim_projects", "stg_fx_rates",
-              "int_costs_converted", "fct_costs_daily", "fct_costs_monthly"]
+ALL_TABLES = ["stg_billing", "quarantine_billing_rows", "dim_projects", "stg_fx_rates", "stg_allocation_rules",
+              "stg_pricing", "int_costs_converted", "int_costs_allocated", "fct_costs_daily", "fct_costs_monthly",
+              "fct_kpis_monthly"]
 
 
 def _check_results(result) -> dict[str, tuple[bool, str]]:
@@ -31,14 +32,15 @@ def test_fct_costs_monthly_equals_converted_input_minus_quarantined(data_dir, sq
     totals = table_totals(sqlite_url, "fct_costs_monthly")
     assert totals == pytest.approx(EXPECTED_EFFECTIVE_USD, abs=1e-9)
     # every layer carries the same money
-    for table in ("int_costs_converted", "fct_costs_daily"):
+    for table in ("int_costs_converted", "int_costs_allocated", "fct_costs_daily"):
         assert table_totals(sqlite_url, table) == pytest.approx(EXPECTED_EFFECTIVE_USD, abs=1e-9)
 
 
 def test_checks_pass_and_carried_forward_fx_rate_is_a_warning(data_dir, sqlite_url):
     result = run_job(data_dir, sqlite_url, "2024-09", "2024-10")
     checks = _check_results(result)
-    for blocking in ("rows_conserved", "great_expectations", "amounts_conserved", "totals_match_converted", "totals_match_daily"):
+    for blocking in ("rows_conserved", "great_expectations", "amounts_conserved", "allocation_conserved",
+                     "totals_match_allocated", "totals_match_daily", "kpis_match_monthly"):
         assert checks[blocking] == (True, "ERROR"), blocking
     assert checks["fx_rates_exact"] == (False, "WARN")
     engine = create_engine(sqlite_url)

@@ -15,6 +15,8 @@ def _month_frame(month: str, cost: float) -> pd.DataFrame:
         "billing_month": [month], "project": ["p"], "team": ["t"], "provider": ["AWS"], "service_name": ["EC2"],
         "service_category": ["Compute"], "billing_currency": ["USD"], "reporting_currency": ["USD"],
         "billed_cost": [cost], "effective_cost": [cost], "list_cost": [cost], "source_rows": [1],
+        "project_code": ["P"], "project_owner": ["o@example.com"], "project_before_rules": ["p"],
+        "allocation_rule_id": [None], "allocation_method": [None], "allocated_ratio": [None], "chargeback_cost": [cost],
     })
 
 

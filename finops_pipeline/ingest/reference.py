@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from finops_pipeline.ingest.errors import InputFileError
+from transforms.allocation.rules import RuleSet, load_rules
 from transforms.staging import reference as staging
+from transforms.staging.pricing import stage_pricing
 
 
 @dataclass
@@ -67,3 +69,17 @@ def load_reference(reference_dir: Path, reporting_currency: str) -> ReferenceDat
     fx, p2 = load_fx_rates(reference_dir)
     budgets, p3 = load_budgets(reference_dir, reporting_currency)
     return ReferenceData(projects, accounts, fx, budgets, p1 + p2 + p3)
+
+
+def load_pricing(reference_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    path = reference_dir / "pricing.csv"
+    raw = _read_text_csv(path)
+    if raw is None:
+        return stage_pricing(pd.DataFrame(columns=["service", "markup_pct"]))[0], []
+    pricing, problems = stage_pricing(raw)
+    return pricing, _messages(path, problems)
+
+
+def load_allocation_rules(reference_dir: Path) -> RuleSet:
+    path = reference_dir / "rules.yaml"
+    return load_rules(path, display=str(path))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+import logging
+
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
 from finops_pipeline.warehouse.schema import metadata
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 120_000  # concurrent partition runs wait for the single writer
 
@@ -46,5 +50,29 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def ensure_tables(engine: Engine) -> None:
-    """Create missing warehouse tables (never alters or drops existing ones)."""
+    """Create missing warehouse tables and add columns a newer contract introduced.
+
+    Never drops or rewrites: a warehouse from an earlier version keeps its rows, and the new
+    columns stay null in months written before the upgrade until those months are re-run."""
     metadata.create_all(engine, checkfirst=True)
+    _add_missing_columns(engine)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    existing = inspect(engine)
+    missing = [
+        (table, column)
+        for table in metadata.sorted_tables
+        for column in table.columns
+        if column.name not in {c["name"] for c in existing.get_columns(table.name)}
+    ]
+    if not missing:
+        return
+    preparer = engine.dialect.identifier_preparer
+    with engine.connect().execution_options(writer=True) as conn, conn.begin():
+        for table, column in missing:
+            # Identifiers and types come from the table contract, never from input.
+            ddl = (f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.format_column(column)} "
+                   f"{column.type.compile(dialect=engine.dialect)}")
+            conn.exec_driver_sql(ddl)
+            log.warning("warehouse: added column %s.%s (re-run older months to fill it)", table.name, column.name)

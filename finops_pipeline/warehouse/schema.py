@@ -3,7 +3,7 @@ change them only together with docs/tables.md (a test checks the two agree)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Float, Index, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -117,24 +117,100 @@ def _conversion() -> list[Column]:
           "or same_currency", nullable=False),
     ]
 
+def _converted_rows() -> list[Column]:
+    """Columns shared by int_costs_converted and int_costs_allocated."""
+    return [
+        Column("charge_date", Date, nullable=False, comment="UTC charge day"),
+        _month(),
+        *_dims(_DIMENSIONS),
+        _text("project_source", "How the project was found"),
+        *_dims(_SERVICE),
+        _text("billing_currency", "Original currency", nullable=False),
+        _money("billed_cost_billing_currency", "Billed amount in the original currency"),
+        _money("effective_cost_billing_currency", "Effective amount in the original currency"),
+        _money("list_cost_billing_currency", "List amount in the original currency"),
+        *_conversion(),
+        *_reporting_amounts(),
+        _text("source_file", "Landing file the rows came from", nullable=False),
+        Column("source_rows", BigInteger, nullable=False, comment="Input rows summed into this row"),
+    ]
+
+
 int_costs_converted = Table(
     "int_costs_converted",
     metadata,
-    Column("charge_date", Date, nullable=False, comment="UTC charge day"),
-    _month(),
-    *_dims(_DIMENSIONS),
-    _text("project_source", "How the project was found"),
-    *_dims(_SERVICE),
-    _text("billing_currency", "Original currency", nullable=False),
-    _money("billed_cost_billing_currency", "Billed amount in the original currency"),
-    _money("effective_cost_billing_currency", "Effective amount in the original currency"),
-    _money("list_cost_billing_currency", "List amount in the original currency"),
-    *_conversion(),
-    *_reporting_amounts(),
-    _text("source_file", "Landing file the rows came from", nullable=False),
-    Column("source_rows", BigInteger, nullable=False, comment="Input rows summed into this row"),
+    *_converted_rows(),
     _loaded_at(),
     comment="stg_billing converted to the reporting currency. Partitioned by billing_month.",
+)
+
+stg_allocation_rules = Table(
+    "stg_allocation_rules",
+    metadata,
+    Column("rule_order", Integer, nullable=False, comment="Position in rules.yaml (1 = applied first)"),
+    _text("rule_id", "Rule id (unique)", nullable=False),
+    _text("rule_type", "rename_project, transfer_cost, move_service or distribute_cost", nullable=False),
+    Column("active", Boolean, nullable=False, comment="false = the rule is kept in the file but does nothing"),
+    Column("start_date", Date, comment="First charge date the rule applies to (inclusive); null = no limit"),
+    Column("end_date", Date, comment="Last charge date the rule applies to (inclusive); null = no limit"),
+    _text("source_project", "Project the rule takes cost from (`from`)"),
+    _text("target_projects", "Project(s) the cost goes to (`to`), comma-separated"),
+    _text("method", "distribute_cost only: even, fixed or proportional"),
+    _text("parameters", "The rule's type-specific fields as JSON (from, to, match, service, method, weights)"),
+    _text("description", "Why the rule exists, from the file"),
+    _text("fingerprint", "Hash of what the rule does (changes when its effect can change)", nullable=False),
+    Column("line", Integer, comment="Line of the rule in rules.yaml"),
+    _loaded_at(),
+    comment="Allocation rules from reference/rules.yaml, one row per rule in file order.",
+)
+
+stg_pricing = Table(
+    "stg_pricing",
+    metadata,
+    _text("service", "Service name the markup applies to; * = every service without a row of its own",
+          nullable=False),
+    Column("markup_pct", Float(precision=53), nullable=False, comment="Markup in percent (15 = +15 %; negative = discount)"),
+    Column("start", Date, comment="First charge date the markup applies to (inclusive); null = no limit"),
+    Column("end", Date, comment="Last charge date the markup applies to (inclusive); null = no limit"),
+    _loaded_at(),
+    comment="Internal chargeback rate card from reference/pricing.csv.",
+)
+
+_ALLOCATION_LINEAGE = (
+    ("allocation_rule_id", "Last allocation rule that changed this row; null when no rule applied"),
+    ("allocation_method", "Split rows only: even, fixed or proportional (method of the last split)"),
+)
+
+
+def _allocation_lineage() -> list[Column]:
+    return [
+        _text("project_before_rules", "Project as attributed at ingest, before any allocation rule"),
+        *_dims(_ALLOCATION_LINEAGE),
+        Column("allocated_ratio", Float(precision=53),
+               comment="Split rows only: share of the original row's cost this row carries (FOCUS AllocatedRatio)"),
+    ]
+
+
+def _project_attributes() -> list[Column]:
+    return [
+        _text("team", "Team of the project (dim_projects); null when the project is not in projects.csv"),
+        _text("project_code", "Finance / cost-centre code of the project (dim_projects)"),
+        _text("project_owner", "Accountable owner of the project (dim_projects)"),
+    ]
+
+
+def _chargeback() -> list[Column]:
+    return [_money("chargeback_cost", "Internal price: effective_cost x (1 + markup_pct / 100), reporting currency")]
+
+
+int_costs_allocated = Table(
+    "int_costs_allocated",
+    metadata,
+    *_converted_rows(),
+    *_allocation_lineage(),
+    _loaded_at(),
+    comment="int_costs_converted with the allocation rules of rules.yaml applied: same totals per month, "
+    "projects as finance assigns them. Partitioned by billing_month.",
 )
 
 fct_costs_daily = Table(
@@ -143,15 +219,18 @@ fct_costs_daily = Table(
     Column("charge_date", Date, nullable=False, comment="UTC charge day"),
     _month(),
     *_dims(_DIMENSIONS),
-    _text("team", "Team of the project (dim_projects); null when the project is not in projects.csv"),
+    *_project_attributes(),
     *_dims(_SERVICE),
     _text("billing_currency", "Original currency", nullable=False),
     *_conversion(),
+    *_allocation_lineage(),
     *_reporting_amounts(),
+    Column("markup_pct", Float(precision=53), nullable=False, comment="Chargeback markup applied (pricing.csv), percent"),
+    *_chargeback(),
     _money("effective_cost_billing_currency", "Effective amount in the original currency"),
     Column("source_rows", BigInteger, nullable=False, comment="Input rows summed into this row"),
     _loaded_at(),
-    comment="Daily costs per project, account, service and region in the reporting currency. "
+    comment="Daily allocated costs per project, account, service and region in the reporting currency. "
     "Partitioned by billing_month.",
 )
 
@@ -159,20 +238,46 @@ fct_costs_monthly = Table(
     "fct_costs_monthly",
     metadata,
     _month(),
-    _text("project", "Project"),
-    _text("team", "Team of the project"),
+    _text("project", "Project (after allocation rules)"),
+    *_project_attributes(),
     _text("provider", "Provider"),
     _text("service_name", "Service"),
     _text("service_category", "FOCUS ServiceCategory"),
     _text("billing_currency", "Original currency"),
     _text("reporting_currency", "Currency of the *_cost amounts", nullable=False),
+    *_allocation_lineage(),
     *_reporting_amounts(),
+    *_chargeback(),
     Column("source_rows", BigInteger, nullable=False, comment="Input rows summed into this row"),
     _loaded_at(),
-    comment="Monthly costs per project, provider and service in the reporting currency. Partitioned by billing_month.",
+    comment="Monthly allocated costs per project, provider and service in the reporting currency. "
+    "Partitioned by billing_month.",
 )
 
-PARTITIONED_TABLES = (stg_billing, quarantine_billing_rows, int_costs_converted, fct_costs_daily, fct_costs_monthly)
+fct_kpis_monthly = Table(
+    "fct_kpis_monthly",
+    metadata,
+    _month("Billing month, text YYYY-MM"),
+    _text("scope", "organisation (whole company) or team", nullable=False),
+    _text("team", "Team for scope = team ('unassigned' for projects without one); null for the organisation"),
+    _text("reporting_currency", "Currency of the amounts"),
+    _money("total_cost", "Effective cost of the month"),
+    _money("chargeback_cost", "Chargeback cost of the month (internal prices)"),
+    _money("previous_month_cost", "Effective cost of the calendar month before; null before the first month"),
+    _money("change_abs", "total_cost - previous_month_cost"),
+    Column("change_pct", Float(precision=53), comment="change_abs / previous_month_cost x 100; null when that is 0 or null"),
+    _money("avg_monthly_cost_12m", "Mean monthly effective cost over the trailing 12 months (this one included; "
+           "fewer at the start of the data)"),
+    _text("top_project", "Project with the highest effective cost in the scope and month"),
+    _money("top_project_cost", "Effective cost of top_project"),
+    Column("projects_with_spend", Integer, comment="Projects with a non-zero effective cost"),
+    _loaded_at(),
+    comment="KPI cards per month, for the organisation and per team, from fct_costs_monthly.",
+)
+
+PARTITIONED_TABLES = (
+    stg_billing, quarantine_billing_rows, int_costs_converted, int_costs_allocated, fct_costs_daily, fct_costs_monthly,
+)
 
 for _t in PARTITIONED_TABLES:
     Index(f"ix_{_t.name}_billing_month", _t.c.billing_month)

@@ -6,18 +6,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from transforms.allocation.engine import apply_rules
 from transforms.intermediate.costs_converted import convert_costs
 from transforms.marts.costs import DAILY_GRAIN, MONTHLY_GRAIN, build_costs_daily, build_costs_monthly
 from transforms.money import conserved, exact_total
 from transforms.staging.billing import AMOUNTS, StagingContext, aggregate_daily, stage_billing_chunk
+from transforms.staging.pricing import stage_pricing
 from transforms.staging.reference import stage_projects
 
 FX = pd.DataFrame({"month": ["2024-08", "2024-08"], "currency": ["EUR", "GBP"], "rate": [1.1, 1.25]})
-VALUES = list(AMOUNTS) + ["source_rows"]
+VALUES = [*AMOUNTS, "chargeback_cost", "source_rows"]
+
+
+NO_PRICING = stage_pricing(pd.DataFrame(columns=["service", "markup_pct"]))[0]
 
 
 def converted() -> pd.DataFrame:
-    """int_costs_converted built by the real transforms from two source files."""
+    """int_costs_allocated (no rules) built by the real transforms from two source files."""
     frames = []
     for file_no, source_file in enumerate(["aws/2024-08/a.csv", "aws/2024-09/b.csv"]):
         rows = []
@@ -39,7 +44,7 @@ def converted() -> pd.DataFrame:
         staged, quarantine = stage_billing_chunk(raw, np.arange(2, 2 + len(raw)), ctx)
         assert quarantine.empty
         frames.append(aggregate_daily(staged))
-    return convert_costs(pd.concat(frames, ignore_index=True), FX, "USD")
+    return apply_rules(convert_costs(pd.concat(frames, ignore_index=True), FX, "USD"), [])[0]
 
 
 def projects() -> pd.DataFrame:
@@ -58,7 +63,7 @@ TEAMS = {"web": "frontend", "data": "platform", "ml": "research"}
 
 def test_daily_adds_the_team_of_each_project():
     conv = converted()
-    daily = build_costs_daily(conv, projects())
+    daily = build_costs_daily(conv, projects(), NO_PRICING)
     assert set(daily["project"]) == {"web", "data", "ml", "unallocated"}
     for project, team in zip(daily["project"], daily["team"]):
         if project == "unallocated":
@@ -69,32 +74,35 @@ def test_daily_adds_the_team_of_each_project():
 
 def test_daily_without_projects_has_null_team_and_keeps_rows():
     conv = converted()
-    daily = build_costs_daily(conv, pd.DataFrame(columns=["project", "code", "owner", "team", "account_ids"]))
+    daily = build_costs_daily(conv, pd.DataFrame(columns=["project", "code", "owner", "team", "account_ids"]), NO_PRICING)
     assert daily["team"].isna().all()
     assert int(daily["source_rows"].sum()) == int(conv["source_rows"].sum())
 
 
 def test_daily_preserves_totals_and_drops_file_lineage():
     conv = converted()
-    daily = build_costs_daily(conv, projects())
+    daily = build_costs_daily(conv, projects(), NO_PRICING)
     assert list(daily.columns) == DAILY_GRAIN + VALUES + ["effective_cost_billing_currency"]
     assert "source_file" not in daily.columns
     # the two files share days and accounts, so rows were combined
     assert len(daily) < len(conv)
     assert not daily.duplicated(DAILY_GRAIN).any()
-    for col in VALUES + ["effective_cost_billing_currency"]:
+    amounts = [*AMOUNTS, "source_rows"]
+    for col in amounts + ["effective_cost_billing_currency"]:
         assert conserved(exact_total(conv[col]), exact_total(daily[col]), len(conv)), col
+    # no pricing: the chargeback price is the effective cost, to the bit
+    assert (daily["chargeback_cost"] == daily["effective_cost"]).all()
     # per month and currency as well
     keys = ["billing_month", "billing_currency", "project"]
     pd.testing.assert_frame_equal(
-        conv.groupby(keys)[VALUES].sum().sort_index(), daily.groupby(keys)[VALUES].sum().sort_index(), rtol=1e-12
+        conv.groupby(keys)[amounts].sum().sort_index(), daily.groupby(keys)[amounts].sum().sort_index(), rtol=1e-12
     )
 
 
 @pytest.mark.parametrize("month", ["2024-08", "2024-09"])
 def test_monthly_preserves_totals_per_month(month):
     conv = converted()
-    daily = build_costs_daily(conv, projects())
+    daily = build_costs_daily(conv, projects(), NO_PRICING)
     monthly = build_costs_monthly(daily)
     assert list(monthly.columns) == MONTHLY_GRAIN + VALUES
     assert not monthly.duplicated(MONTHLY_GRAIN).any()
@@ -114,7 +122,7 @@ def test_monthly_preserves_totals_per_month(month):
 
 
 def test_monthly_keeps_months_and_currencies_apart():
-    monthly = build_costs_monthly(build_costs_daily(converted(), projects()))
+    monthly = build_costs_monthly(build_costs_daily(converted(), projects(), NO_PRICING))
     assert sorted(monthly["billing_month"].unique()) == ["2024-08", "2024-09"]
     assert set(monthly["billing_currency"]) == {"USD", "EUR", "GBP"}
     assert (monthly["reporting_currency"] == "USD").all()

@@ -1,7 +1,8 @@
-"""fct_costs_daily and fct_costs_monthly: costs users query, in the reporting currency.
+"""fct_costs_daily and fct_costs_monthly: allocated costs users query, in the reporting currency.
 
-Conservation law: both marts hold exactly the amounts and source rows of int_costs_converted for
-the same months, only summed to a coarser grain.
+Conservation law: both marts hold exactly the amounts and source rows of int_costs_allocated for
+the same months, only summed to a coarser grain. chargeback_cost is added beside them and never
+changes billed / effective / list cost (it equals effective_cost where no markup applies).
 """
 
 from __future__ import annotations
@@ -9,27 +10,36 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.staging.billing import AMOUNTS
+from transforms.staging.pricing import chargeback_cost, markup_pct_for
 
+PROJECT_ATTRIBUTES = ["team", "project_code", "project_owner"]
+LINEAGE = ["project_before_rules", "allocation_rule_id", "allocation_method", "allocated_ratio"]
 DAILY_GRAIN = [
-    "charge_date", "billing_month", "provider", "billing_account_id", "sub_account_id", "project", "team",
-    "service_name", "service_category", "region", "charge_category", "billing_currency", "reporting_currency",
-    "fx_rate", "fx_rate_source",
+    "charge_date", "billing_month", "provider", "billing_account_id", "sub_account_id", "project",
+    *PROJECT_ATTRIBUTES, "service_name", "service_category", "region", "charge_category", "billing_currency",
+    "reporting_currency", "fx_rate", "fx_rate_source", *LINEAGE, "markup_pct",
 ]
 MONTHLY_GRAIN = [
-    "billing_month", "project", "team", "provider", "service_name", "service_category", "billing_currency",
-    "reporting_currency",
+    "billing_month", "project", *PROJECT_ATTRIBUTES, "provider", "service_name", "service_category",
+    "billing_currency", "reporting_currency", *LINEAGE,
 ]
-VALUES = list(AMOUNTS) + ["source_rows"]
+VALUES = [*AMOUNTS, "chargeback_cost", "source_rows"]
 
 
 def _sum(frame: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
     return frame.groupby(keys, dropna=False, sort=True)[values].sum().reset_index()
 
 
-def build_costs_daily(converted: pd.DataFrame, projects: pd.DataFrame) -> pd.DataFrame:
-    """Drop file lineage and add the project's team (from dim_projects)."""
-    teams = dict(zip(projects["project"], projects["team"])) if not projects.empty else {}
-    frame = converted.assign(team=converted["project"].map(teams))
+def build_costs_daily(allocated: pd.DataFrame, projects: pd.DataFrame, pricing: pd.DataFrame) -> pd.DataFrame:
+    """Drop file lineage, add the project's team, code and owner (dim_projects) and the
+    chargeback price (pricing.csv)."""
+    attributes = projects.set_index("project")[["team", "code", "owner"]] if not projects.empty else None
+    frame = allocated.copy()
+    for column, source in zip(PROJECT_ATTRIBUTES, ("team", "code", "owner")):
+        frame[column] = frame["project"].map(attributes[source]) if attributes is not None else None
+        frame[column] = frame[column].astype("str")
+    frame["markup_pct"] = markup_pct_for(frame["charge_date"], frame["service_name"], pricing).to_numpy()
+    frame["chargeback_cost"] = chargeback_cost(frame["effective_cost"], frame["markup_pct"])
     return _sum(frame, DAILY_GRAIN, VALUES + ["effective_cost_billing_currency"])
 
 

@@ -1,4 +1,5 @@
-"""Costs: int_costs_converted -> fct_costs_daily -> fct_costs_monthly (per billing month)."""
+"""Costs: int_costs_converted -> int_costs_allocated -> fct_costs_daily -> fct_costs_monthly (per
+billing month) -> fct_kpis_monthly (all months)."""
 
 
 import pandas as pd
@@ -13,17 +14,23 @@ from dagster import (
     asset,
 )
 
+from sqlalchemy import select
+
 from finops_pipeline.defs.conservation import compare_month_totals, conservation_result
 from finops_pipeline.defs.partitions import billing_month_partitions, monthly_backfill_policy
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse import schema
-from finops_pipeline.warehouse.writer import read_partition, read_table, replace_month
+from finops_pipeline.warehouse.writer import read_partition, read_table, replace_month, replace_table
+from transforms.allocation.engine import SPLIT_AMOUNTS, apply_rules
+from transforms.allocation.rules import project_warnings, rules_from_frame
 from transforms.intermediate.costs_converted import MissingFxRate, convert_costs
 from transforms.marts.costs import build_costs_daily, build_costs_monthly
+from transforms.marts.kpis import build_kpis_monthly
 from transforms.money import cents, exact_total
 
 GROUP = "costs"
 AMOUNTS = ["billed_cost", "effective_cost", "list_cost", "source_rows"]
+ALLOCATED_AMOUNTS = [*SPLIT_AMOUNTS, "source_rows"]
 PARTITIONED = dict(partitions_def=billing_month_partitions, backfill_policy=monthly_backfill_policy, group_name=GROUP)
 
 
@@ -90,24 +97,79 @@ def int_costs_converted(context: AssetExecutionContext, finops: FinopsResource):
 
 
 @asset(
-    deps=["int_costs_converted", "dim_projects"],
+    deps=["int_costs_converted", "stg_allocation_rules", "dim_projects"],
     kinds={"pandas", "sql"},
-    check_specs=[AssetCheckSpec("totals_match_converted", asset="fct_costs_daily", blocking=True,
-                                description="Per month, amounts and source rows equal int_costs_converted's.")],
+    check_specs=[
+        AssetCheckSpec("allocation_conserved", asset="int_costs_allocated", blocking=True,
+                       description="Per month, every amount (reporting and billing currency) and the source rows "
+                       "equal int_costs_converted's: rules move cost, never create or lose it."),
+        AssetCheckSpec("rules_name_known_projects", asset="int_costs_allocated",
+                       description="Every rule names projects seen in the data, projects.csv or an earlier rule "
+                       "(WARN: a typo would silently match nothing)."),
+    ],
     **PARTITIONED,
 )
-def fct_costs_daily(context: AssetExecutionContext, finops: FinopsResource):
-    """Daily cost per charge day x provider x account x project (with team) x service x region x charge
-    category x currency, amounts in the reporting currency."""
+def int_costs_allocated(context: AssetExecutionContext, finops: FinopsResource):
+    """int_costs_converted with the rules of stg_allocation_rules applied in order: renamed,
+    transferred, moved and distributed to the projects finance charges. Each row keeps its lineage
+    (project_before_rules, allocation_rule_id, and for split rows allocation_method and
+    allocated_ratio)."""
     engine = finops.engine()
     months = list(context.partition_keys)
     converted = read_partition(engine, schema.int_costs_converted, months)
+    rules = rules_from_frame(read_table(engine, schema.stg_allocation_rules))
+    allocated, effects = apply_rules(converted, rules)
+    _write_months(context, engine, schema.int_costs_allocated, allocated, months)
+
+    problems = compare_month_totals(converted, allocated, ALLOCATED_AMOUNTS, months, len(converted))
+    effect_rows = "\n".join(f"| {e.rule_id} | {e.type} | {e.rows:,} | {e.effective_cost:,.2f} |" for e in effects)
+    metadata = _summary(allocated, "int_costs_allocated", months)
+    metadata["rules_applied"] = MetadataValue.md(
+        "| rule | type | rows matched | effective cost moved |\n|---|---|---:|---:|\n" + effect_rows if effects else "no rules"
+    )
+    yield MaterializeResult(metadata=metadata)
+    yield conservation_result("allocation_conserved", problems, "allocation moves cost, never creates or loses it", months)
+    known = set(read_table(engine, schema.dim_projects)["project"]) | _projects_in(engine)
+    warnings = project_warnings(rules, known)
+    yield AssetCheckResult(
+        check_name="rules_name_known_projects",
+        passed=not warnings,
+        severity=AssetCheckSeverity.WARN,
+        description="Rules that name a project nobody has seen (check the spelling in reference/rules.yaml)",
+        metadata={"warnings": MetadataValue.md("\n".join(f"- {w}" for w in warnings) or "none")},
+    )
+
+
+def _projects_in(engine) -> set[str]:
+    """Every project int_costs_converted holds, over all months (a rule may target a month not in this run)."""
+    table = schema.int_costs_converted
+    with engine.connect() as conn:
+        return {p for (p,) in conn.execute(select(table.c.project).distinct()) if p is not None}
+
+
+@asset(
+    deps=["int_costs_allocated", "dim_projects", "stg_pricing"],
+    kinds={"pandas", "sql"},
+    check_specs=[AssetCheckSpec("totals_match_allocated", asset="fct_costs_daily", blocking=True,
+                                description="Per month, amounts and source rows equal int_costs_allocated's.")],
+    **PARTITIONED,
+)
+def fct_costs_daily(context: AssetExecutionContext, finops: FinopsResource):
+    """Daily allocated cost per charge day x provider x account x project (with team, code and
+    owner) x service x region x charge category x currency, amounts in the reporting currency,
+    with the chargeback price and the allocation lineage."""
+    engine = finops.engine()
+    months = list(context.partition_keys)
+    allocated = read_partition(engine, schema.int_costs_allocated, months)
     projects = read_table(engine, schema.dim_projects)
-    daily = build_costs_daily(converted, projects)
+    pricing = read_table(engine, schema.stg_pricing)
+    daily = build_costs_daily(allocated, projects, pricing)
     _write_months(context, engine, schema.fct_costs_daily, daily, months)
-    problems = compare_month_totals(converted, daily, AMOUNTS, months, len(converted))
-    yield MaterializeResult(metadata=_summary(daily, "fct_costs_daily", months))
-    yield conservation_result("totals_match_converted", problems, "daily mart = converted costs", months)
+    problems = compare_month_totals(allocated, daily, AMOUNTS, months, len(allocated))
+    metadata = _summary(daily, "fct_costs_daily", months)
+    metadata["chargeback_cost_total"] = cents(exact_total(daily["chargeback_cost"]))
+    yield MaterializeResult(metadata=metadata)
+    yield conservation_result("totals_match_allocated", problems, "daily mart = allocated costs", months)
 
 
 @asset(
@@ -130,3 +192,29 @@ def fct_costs_monthly(context: AssetExecutionContext, finops: FinopsResource):
     yield conservation_result("totals_match_daily", problems, "monthly mart = daily mart", months)
 
 
+
+
+@asset(
+    deps=["fct_costs_monthly"],
+    kinds={"pandas", "sql"},
+    group_name=GROUP,
+    check_specs=[AssetCheckSpec("kpis_match_monthly", asset="fct_kpis_monthly", blocking=True,
+                                description="Per month, the organisation total equals fct_costs_monthly's and the "
+                                "team totals add up to it.")],
+)
+def fct_kpis_monthly(context: AssetExecutionContext, finops: FinopsResource):
+    """KPI cards per billing month, for the organisation and per team: total spend, change vs the
+    previous month, trailing-12-month average, top project, projects with spend. Rebuilt over all
+    months each time (a re-run month changes the next months' comparisons)."""
+    engine = finops.engine()
+    monthly = read_table(engine, schema.fct_costs_monthly)
+    kpis = build_kpis_monthly(monthly)
+    rows = replace_table(engine, schema.fct_kpis_monthly, kpis)
+    months = sorted(monthly["billing_month"].unique())
+    org = kpis[kpis["scope"] == "organisation"].rename(columns={"total_cost": "effective_cost"})
+    teams = kpis[kpis["scope"] == "team"].rename(columns={"total_cost": "effective_cost"})
+    problems = compare_month_totals(monthly, org, ["effective_cost"], months, len(monthly))
+    problems += [f"teams: {p}" for p in compare_month_totals(org, teams, ["effective_cost"], months, len(monthly))]
+    context.log.info(f"fct_kpis_monthly: {rows} rows for {len(months)} month(s)")
+    yield MaterializeResult(metadata={"table": "fct_kpis_monthly", "dagster/row_count": rows, "months": len(months)})
+    yield conservation_result("kpis_match_monthly", problems, "KPI totals = monthly mart", months)

@@ -1,13 +1,14 @@
-"""Reference data: dim_projects and stg_fx_rates (unpartitioned: they describe every month)."""
+"""Reference data: dim_projects, stg_fx_rates, stg_allocation_rules and stg_pricing
+(unpartitioned: they describe every month)."""
 
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from finops_pipeline.ingest.reference import load_fx_rates, load_projects
+from finops_pipeline.ingest.reference import load_allocation_rules, load_fx_rates, load_pricing, load_projects
 from finops_pipeline.resources import FinopsResource
-from finops_pipeline.warehouse.schema import dim_projects as dim_projects_table
-from finops_pipeline.warehouse.schema import stg_fx_rates as stg_fx_rates_table
+from finops_pipeline.warehouse import schema
 from finops_pipeline.warehouse.writer import replace_table
+from transforms.allocation.rules import rules_to_frame
 
 GROUP = "reference"
 
@@ -27,7 +28,7 @@ def dim_projects(context: AssetExecutionContext, finops: FinopsResource) -> Mate
     settings = finops.settings()
     projects, _, problems = load_projects(settings.reference_dir)
     teams = ", ".join(sorted(projects["team"].dropna().unique())) or "none"
-    return _publish(context, finops, dim_projects_table, projects, problems, "reference/projects.csv",
+    return _publish(context, finops, schema.dim_projects, projects, problems, "reference/projects.csv",
                     teams=MetadataValue.text(teams))
 
 
@@ -38,8 +39,31 @@ def stg_fx_rates(context: AssetExecutionContext, finops: FinopsResource) -> Mate
     settings = finops.settings()
     rates, problems = load_fx_rates(settings.reference_dir)
     return _publish(
-        context, finops, stg_fx_rates_table, rates, problems, "reference/fx_rates.csv",
+        context, finops, schema.stg_fx_rates, rates, problems, "reference/fx_rates.csv",
         reporting_currency=settings.reporting_currency,
         currencies=MetadataValue.text(", ".join(sorted(rates["currency"].unique())) or "none"),
         latest_month=MetadataValue.text(str(rates["month"].max()) if len(rates) else "none"),
     )
+
+
+@asset(group_name=GROUP, kinds={"yaml", "sql"})
+def stg_allocation_rules(context: AssetExecutionContext, finops: FinopsResource) -> MaterializeResult:
+    """The allocation rules of reference/rules.yaml, validated, one row per rule in the order they
+    apply. Any problem (unknown type, missing field, duplicate id, weights not summing to 1, ...)
+    fails the asset with the line and the fix, so no cost table is built from a broken file."""
+    ruleset = load_allocation_rules(finops.settings().reference_dir)
+    frame = rules_to_frame(ruleset.rules)
+    active = [r for r in ruleset.rules if r.active]
+    listing = "\n".join(f"{i + 1}. `{r.id}` {r.type} {r.source} -> {', '.join(r.targets)} ({r.window_text()})"
+                        + ("" if r.active else " — inactive") for i, r in enumerate(ruleset.rules))
+    return _publish(context, finops, schema.stg_allocation_rules, frame, ruleset.problems, "reference/rules.yaml",
+                    active_rules=len(active), rules=MetadataValue.md(listing or "no rules"))
+
+
+@asset(group_name=GROUP, kinds={"pandas", "sql"})
+def stg_pricing(context: AssetExecutionContext, finops: FinopsResource) -> MaterializeResult:
+    """The internal chargeback rate card from reference/pricing.csv (markup per service and date
+    window; `*` = default). No file means no markup: chargeback cost = effective cost."""
+    pricing, problems = load_pricing(finops.settings().reference_dir)
+    return _publish(context, finops, schema.stg_pricing, pricing, problems, "reference/pricing.csv",
+                    services=len(pricing))
