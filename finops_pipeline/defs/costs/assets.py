@@ -13,7 +13,6 @@ from dagster import (
     MetadataValue,
     asset,
 )
-
 from sqlalchemy import select
 
 from finops_pipeline.defs.conservation import compare_month_totals, conservation_result
