@@ -12,6 +12,7 @@ from finops_pipeline.defs.costs.assets import (
 )
 from finops_pipeline.defs.jobs import all_jobs, all_schedules
 from finops_pipeline.defs.reference.assets import dim_projects, stg_allocation_rules, stg_fx_rates, stg_pricing
+from finops_pipeline.defs.reference.sensors import reference_change_sensor
 from finops_pipeline.resources import FinopsResource
 
 defs = Definitions(
@@ -29,5 +30,6 @@ defs = Definitions(
     ],
     jobs=all_jobs,
     schedules=all_schedules,
+    sensors=[reference_change_sensor],
     resources={"finops": FinopsResource()},
 )

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pandas as pd
-import yaml
 
 from finops_pipeline.ingest.billing import scan_landing
 from finops_pipeline.ingest.errors import InputFileError
-from finops_pipeline.ingest.reference import load_reference
+from finops_pipeline.ingest.reference import load_allocation_rules, load_pricing, load_reference
 from finops_pipeline.settings import Settings
+from transforms.allocation.rules import project_warnings
 from transforms.intermediate.costs_converted import MissingFxRate, resolve_fx_rates
 
 
@@ -28,12 +28,14 @@ def validate_inputs(settings: Settings) -> ValidationReport:
         return report
     reference = load_reference(settings.reference_dir, settings.reporting_currency)
     report.errors += reference.problems
-    _check_rules_yaml(settings, report)
+    report.errors += load_pricing(settings.reference_dir)[1]
     try:
         scans, failures = scan_landing(settings)
     except InputFileError as exc:
         report.errors.append(str(exc))
         return report
+    data_projects = {p for s in scans for p in s.daily["project"].dropna().unique()}
+    _check_rules(settings, report, data_projects, set(reference.projects["project"]))
     report.errors += [str(exc) for _, exc in failures]
     for scan in scans:
         for reason, rows in scan.quarantine.groupby("reason"):
@@ -59,13 +61,12 @@ def validate_inputs(settings: Settings) -> ValidationReport:
     return report
 
 
-def _check_rules_yaml(settings: Settings, report: ValidationReport) -> None:
-    path = settings.reference_dir / "rules.yaml"
-    if not path.exists():
-        return
-    try:
-        yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        report.errors.append(f"{where}: YAML syntax error ({getattr(exc, 'problem', exc)}); fix the indentation or quoting")
+def _check_rules(settings: Settings, report: ValidationReport, data_projects: set[str], known_projects: set[str]) -> None:
+    """rules.yaml errors, and warnings for rules naming a project nobody has seen."""
+    ruleset = load_allocation_rules(settings.reference_dir)
+    report.errors += ruleset.problems
+    report.warnings += project_warnings(ruleset.rules, data_projects | known_projects,
+                                        display=str(settings.reference_dir / "rules.yaml"))
+    if ruleset.rules:
+        report.info.append(f"{len(ruleset.active)} active allocation rule(s), "
+                           f"{len(ruleset.rules) - len(ruleset.active)} inactive")
