@@ -30,3 +30,11 @@ def test_every_documented_env_var_is_read_by_the_settings():
     code = (ROOT / "finops_pipeline" / "settings.py").read_text()
     assert documented, "README documents no FINOPS_* variables"
     assert {v for v in documented if v not in code} == set()
+
+
+def test_allocation_doc_is_generated_from_the_sample_data():
+    from finops_pipeline.allocation_report import render
+
+    assert (ROOT / "docs" / "allocation.md").read_text() == render(), (
+        "docs/allocation.md is stale: run `python -m finops_pipeline.allocation_report > docs/allocation.md`"
+    )
