@@ -88,7 +88,7 @@ exactly the targets, a distribute rule whose targets include its source, `start`
 malformed date, or a YAML syntax error, each with the line, the rule id and the fix, e.g.
 
 ```
-reference/rules.yaml:44: rule 'split-collaboration-tools': weights sum to 0.95, not 1; adjust them so they add up to 1
+reference/rules.yaml:50: rule 'split-collaboration-tools': weights sum to 0.95, not 1; adjust them so they add up to 1
 ```
 
 A rule naming a project that neither the data, projects.csv nor an earlier rule knows is a

@@ -136,6 +136,15 @@ def _child(node, key: str):
     return None
 
 
+def _key_line(node, key: str, default: int) -> int:
+    """Line of `key:` in a rule (its value may start on the next line)."""
+    if isinstance(node, yaml.MappingNode):
+        for k, _ in node.value:
+            if getattr(k, "value", None) == key:
+                return k.start_mark.line + 1
+    return default
+
+
 def _line(node, default: int = 1) -> int:
     return node.start_mark.line + 1 if node is not None else default
 
@@ -152,7 +161,7 @@ def _parse_rule(item: Any, node, index: int) -> tuple[Rule | None, list[tuple[in
     problems: list[tuple[int, str]] = []
 
     def at(key: str) -> int:
-        return _line(_child(node, key), line)
+        return _key_line(node, key, line)
 
     rtype = item.get("type")
     if rtype not in RULE_TYPES:
