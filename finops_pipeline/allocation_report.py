@@ -119,7 +119,7 @@ From the CLI, `finops run` recomputes every month.
 without a row of their own, dates are inclusive on `charge_date`, and windows of one service may
 not overlap. `chargeback_cost` sits beside the cost columns of the marts and never changes
 `billed_cost` / `effective_cost`; where no markup applies it equals `effective_cost`.
-"""
+"""  # noqa: E501 (markdown table rows)
 
 
 def _money(value: float) -> str:

@@ -55,3 +55,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
         project_tag_keys=keys,
         state_dir=state_dir,
     )
+
+
+def sensor_interval_seconds(environ: Mapping[str, str] | None = None) -> int:
+    """FINOPS_REFERENCE_SENSOR_INTERVAL_SECONDS (default 30). The one setting read when the code
+    location loads: Dagster fixes a sensor's minimum interval at definition time."""
+    env = os.environ if environ is None else environ
+    text = env.get("FINOPS_REFERENCE_SENSOR_INTERVAL_SECONDS") or "30"
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise ValueError(f"FINOPS_REFERENCE_SENSOR_INTERVAL_SECONDS={text!r} is not a whole number of seconds") from exc
+    return max(value, 1)

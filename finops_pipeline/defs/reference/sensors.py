@@ -7,7 +7,6 @@ change triggers its runs once, however many ticks see it; changing the file back
 
 import hashlib
 import json
-import os
 
 from dagster import (
     AssetKey,
@@ -25,6 +24,7 @@ from finops_pipeline.defs.jobs import monthly_costs_job
 from finops_pipeline.defs.reference.changes import changed_files, contiguous_ranges, impacts, months_in, snapshot
 from finops_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
 from finops_pipeline.resources import FinopsResource
+from finops_pipeline.settings import sensor_interval_seconds
 from finops_pipeline.warehouse import schema
 from finops_pipeline.warehouse.engine import ensure_tables
 
@@ -38,8 +38,7 @@ def _data_months(finops: FinopsResource) -> list[str]:
         return sorted(m for (m,) in conn.execute(select(table.c.billing_month).distinct()))
 
 
-# How often the daemon may evaluate the sensor; tests shorten it.
-INTERVAL_SECONDS = int(os.environ.get("FINOPS_REFERENCE_SENSOR_INTERVAL_SECONDS", "30"))
+INTERVAL_SECONDS = sensor_interval_seconds()
 
 
 @sensor(
