@@ -1,8 +1,9 @@
 """reference_change_sensor: a change of the reference files recomputes the months it can affect.
 
 Edit rules.yaml (or pricing.csv, fx_rates.csv, projects.csv) and, within a minute, one run per
-contiguous range of affected months is requested. Run keys are derived from the new contents, so a
-change triggers its runs once, however many ticks see it; changing the file back is a new change.
+contiguous range of affected months is requested. Run keys are derived from the change (a
+generation counter kept in the cursor and the new contents), so a change triggers its runs once,
+however many times a tick is evaluated; changing the file back is a new change.
 """
 
 import hashlib
@@ -58,11 +59,17 @@ def reference_change_sensor(context: SensorEvaluationContext, finops: FinopsReso
     changed = changed_files(old, new)
     if not changed:
         return SkipReason("no reference file changed")
-    if "rules.yaml" in changed and new["rules"] is None:
-        # Keep the last valid rules in the cursor, so the fix is compared with them.
-        new["rules"] = old["rules"]
-        context.log.warning("rules.yaml has errors; nothing recomputed until it is fixed: "
+    # A file with errors keeps its last valid content in the cursor, so the eventual fix is
+    # compared with what the warehouse was computed from (and not with "unknown": every month).
+    for parsed in ("rules", "pricing", "fx"):
+        if new[parsed] is None:
+            new[parsed] = old.get(parsed)
+    if new["rule_problems"]:
+        context.log.warning("rules.yaml has errors; its rules are not recomputed until it is fixed: "
                             + " | ".join(new["rule_problems"]))
+    # Each detected change gets the next generation number: A -> B -> A -> B is four changes and
+    # must run four times, yet re-evaluating one tick (same cursor) gives the same run keys.
+    new["generation"] = old.get("generation", 0) + 1
     found = impacts(old, new)
     data_months = _data_months(finops)
     months = sorted({m for impact in found for m in months_in(impact.windows, data_months)})
@@ -78,7 +85,7 @@ def reference_change_sensor(context: SensorEvaluationContext, finops: FinopsReso
     roots = AssetSelection.assets(*[AssetKey(r) for impact in found for r in impact.roots])
     in_job = AssetSelection.assets(*monthly_costs_job.selection.resolve(graph))
     keys = sorted(((roots | roots.downstream()) & in_job).resolve(graph), key=lambda k: k.to_user_string())
-    key = _content_key(new)
+    key = f"{new['generation']}:{_content_key(new)}"
     requests = [
         RunRequest(
             run_key=f"reference:{key}:{first}..{last}",
