@@ -91,10 +91,21 @@ def load_rules(path: Path, display: str = "reference/rules.yaml") -> RuleSet:
     return parse_rules(text, display)
 
 
+class _RulesLoader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text: `start: 2024-02-30` must become a clear problem on
+    its line, not a ValueError from the YAML library's own date conversion."""
+
+
+_RulesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def parse_rules(text: str, display: str = "reference/rules.yaml") -> RuleSet:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_RulesLoader)
+        data = yaml.load(text, Loader=_RulesLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{display}:{mark.line + 1}" if mark else display
@@ -145,6 +156,13 @@ def _key_line(node, key: str, default: int) -> int:
     return default
 
 
+def _repeated_keys(node) -> list[str]:
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    keys = [getattr(k, "value", None) for k, _ in node.value]
+    return sorted({k for k in keys if keys.count(k) > 1})
+
+
 def _line(node, default: int = 1) -> int:
     return node.start_mark.line + 1 if node is not None else default
 
@@ -172,9 +190,12 @@ def _parse_rule(item: Any, node, index: int) -> tuple[Rule | None, list[tuple[in
         if key not in COMMON_FIELDS + required + optional:
             allowed = ", ".join(required + optional + COMMON_FIELDS[2:])
             problems.append((at(key), f"{name}: unknown field `{key}` for {rtype}; allowed fields: {allowed}"))
+    problems += [(_key_line(node, key, line), f"{name}: `{key}` is given twice; keep one")
+                 for key in _repeated_keys(node)]
     for key in required:
         if item.get(key) in (None, "", []):
-            problems.append((line, f"{name}: missing field `{key}` (required for {rtype})"))
+            problems.append((line, f"{name}: missing field `{key}` (required for {rtype}); add `{key}: ...` "
+                                   "to the rule"))
     start, p1 = _date_field(item, "start", name, at)
     end, p2 = _date_field(item, "end", name, at)
     problems += p1 + p2
