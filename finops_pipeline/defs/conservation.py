@@ -41,3 +41,14 @@ def conservation_result(check_name: str, problems: list[str], what: str, months:
             "problems": MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none"),
         },
     )
+
+
+def warning_result(check_name: str, findings: list[str], description: str, label: str) -> AssetCheckResult:
+    """A WARN check: passes when there is nothing to report, else lists the findings."""
+    return AssetCheckResult(
+        check_name=check_name,
+        passed=not findings,
+        severity=AssetCheckSeverity.WARN,
+        description=description,
+        metadata={label: MetadataValue.md("\n".join(f"- {f}" for f in findings[:50]) or "none")},
+    )

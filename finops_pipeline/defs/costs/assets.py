@@ -4,8 +4,6 @@ billing month) -> fct_kpis_monthly (all months)."""
 
 import pandas as pd
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     Failure,
@@ -15,7 +13,7 @@ from dagster import (
 )
 from sqlalchemy import select
 
-from finops_pipeline.defs.conservation import compare_month_totals, conservation_result
+from finops_pipeline.defs.conservation import compare_month_totals, conservation_result, warning_result
 from finops_pipeline.defs.partitions import billing_month_partitions, monthly_backfill_policy
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse import schema
@@ -86,13 +84,8 @@ def int_costs_converted(context: AssetExecutionContext, finops: FinopsResource):
     yield conservation_result("amounts_conserved", problems, "original amounts unchanged by conversion", months)
     carried_rows = carried[["billing_month", "billing_currency", "fx_rate_source"]].itertuples(index=False)
     carried_pairs = sorted({f"{m} {c} <- {s}" for m, c, s in carried_rows})
-    yield AssetCheckResult(
-        check_name="fx_rates_exact",
-        passed=not carried_pairs,
-        severity=AssetCheckSeverity.WARN,
-        description="Months converted with an earlier month's rate (add the month's rate to reference/fx_rates.csv)",
-        metadata={"carried_forward": MetadataValue.md("\n".join(f"- {p}" for p in carried_pairs) or "none")},
-    )
+    yield warning_result("fx_rates_exact", carried_pairs, "Months converted with an earlier month's rate (add the "
+                         "month's rate to reference/fx_rates.csv)", "carried_forward")
 
 
 @asset(
@@ -129,14 +122,9 @@ def int_costs_allocated(context: AssetExecutionContext, finops: FinopsResource):
     yield MaterializeResult(metadata=metadata)
     yield conservation_result("allocation_conserved", problems, "allocation moves cost, never creates or loses it", months)
     known = set(read_table(engine, schema.dim_projects)["project"]) | _projects_in(engine)
-    warnings = project_warnings(rules, known)
-    yield AssetCheckResult(
-        check_name="rules_name_known_projects",
-        passed=not warnings,
-        severity=AssetCheckSeverity.WARN,
-        description="Rules that name a project nobody has seen (check the spelling in reference/rules.yaml)",
-        metadata={"warnings": MetadataValue.md("\n".join(f"- {w}" for w in warnings) or "none")},
-    )
+    yield warning_result("rules_name_known_projects", project_warnings(rules, known),
+                         "Rules that name a project nobody has seen (check the spelling in reference/rules.yaml)",
+                         "warnings")
 
 
 def _projects_in(engine) -> set[str]:
