@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from finops_pipeline.defs.analytics.assets import fct_budget_vs_actual, fct_cost_drivers
 from finops_pipeline.defs.billing.assets import stg_billing_assets
 from finops_pipeline.defs.costs.assets import (
     fct_costs_daily,
@@ -11,7 +12,13 @@ from finops_pipeline.defs.costs.assets import (
     int_costs_converted,
 )
 from finops_pipeline.defs.jobs import all_jobs, all_schedules
-from finops_pipeline.defs.reference.assets import dim_projects, stg_allocation_rules, stg_fx_rates, stg_pricing
+from finops_pipeline.defs.reference.assets import (
+    dim_projects,
+    stg_allocation_rules,
+    stg_budgets,
+    stg_fx_rates,
+    stg_pricing,
+)
 from finops_pipeline.defs.reference.sensors import reference_change_sensor
 from finops_pipeline.resources import FinopsResource
 
@@ -22,11 +29,14 @@ defs = Definitions(
         stg_fx_rates,
         stg_allocation_rules,
         stg_pricing,
+        stg_budgets,
         int_costs_converted,
         int_costs_allocated,
         fct_costs_daily,
         fct_costs_monthly,
         fct_kpis_monthly,
+        fct_budget_vs_actual,
+        fct_cost_drivers,
     ],
     jobs=all_jobs,
     schedules=all_schedules,

@@ -22,6 +22,8 @@ class Settings:
     reporting_currency: str
     project_tag_keys: tuple[str, ...]
     state_dir: Path  # cache of scanned landing files; safe to delete
+    budget_warning_pct: float = 80.0
+    forecast_horizon: int = 3
 
     @property
     def landing_billing_dir(self) -> Path:
@@ -54,7 +56,23 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
         reporting_currency=currency,
         project_tag_keys=keys,
         state_dir=state_dir,
+        budget_warning_pct=_number(env, "FINOPS_BUDGET_WARNING_PCT", 80.0, 0.0, 100.0),
+        forecast_horizon=int(_number(env, "FINOPS_FORECAST_HORIZON", 3, 1, 24, whole=True)),
     )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, whole: bool = False) -> float:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError as exc:
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{name}={text!r} is not {kind}; use a value from {low:g} to {high:g}") from exc
+    if not low <= value <= high:
+        raise ValueError(f"{name}={text!r} is out of range; use a value from {low:g} to {high:g}")
+    return value
 
 
 def sensor_interval_seconds(environ: Mapping[str, str] | None = None) -> int:

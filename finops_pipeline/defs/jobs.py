@@ -8,9 +8,10 @@ from finops_pipeline.defs.partitions import billing_month_partitions
 # (`finops run`), UI backfills and the nightly schedule.
 monthly_costs_job = define_asset_job(
     "monthly_costs_job",
-    selection=AssetSelection.groups("billing", "reference", "costs"),
+    selection=AssetSelection.groups("billing", "reference", "costs", "analytics"),
     partitions_def=billing_month_partitions,
-    description="Ingest landing billing files and rebuild the cost tables for the selected billing months.",
+    description="Ingest landing billing files, rebuild the cost tables for the selected billing months and "
+    "the analytics over all months.",
 )
 
 # Re-loads the open month every night (providers restate it); older months change only

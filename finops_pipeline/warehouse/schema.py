@@ -281,3 +281,110 @@ PARTITIONED_TABLES = (
 
 for _t in PARTITIONED_TABLES:
     Index(f"ix_{_t.name}_billing_month", _t.c.billing_month)
+
+stg_budgets = Table(
+    "stg_budgets",
+    metadata,
+    _text("project", "Project the budget is for", nullable=False),
+    Column("month", String(7), nullable=False, comment="Budget month, YYYY-MM"),
+    _money("amount", "Budget as written, in `currency`"),
+    _text("currency", "Currency of `amount` (the reporting currency when the file has none)", nullable=False),
+    _money("budget", "Budget in the reporting currency (FX rate of the month, or the latest earlier one)"),
+    _loaded_at(),
+    comment="Monthly budgets from reference/budgets.csv.",
+)
+
+fct_budget_vs_actual = Table(
+    "fct_budget_vs_actual",
+    metadata,
+    _month("Billing month, text YYYY-MM"),
+    _text("project", "Project (after allocation rules)", nullable=False),
+    _text("team", "Team of the project (dim_projects)"),
+    _text("reporting_currency", "Currency of budget, actual, remaining and projection", nullable=False),
+    _money("budget", "Budget in the reporting currency; null when the project has spend but no budget"),
+    _text("budget_currency", "Currency the budget was set in"),
+    _money("budget_original", "Budget as set, in budget_currency"),
+    _money("actual", "Effective cost of the month (month to date for the open month)"),
+    _money("remaining", "budget - actual"),
+    Column("pct_used", Float(precision=53), comment="actual / budget x 100"),
+    Column("is_open_month", Boolean, nullable=False, comment="true for the month still being billed"),
+    _money("projected_month_end", "Open month: month-to-date + the weekday pattern of the last 4 weeks for the "
+           "remaining days; closed months: actual"),
+    _text("status", "under, warning (pct_used >= FINOPS_BUDGET_WARNING_PCT), over, projected_over (open month); "
+          "null without a budget"),
+    _loaded_at(),
+    comment="Budget against actual spend per project and month.",
+)
+
+fct_cost_forecasts = Table(
+    "fct_cost_forecasts",
+    metadata,
+    _text("level", "total (the whole organisation) or project", nullable=False),
+    _text("project", "Project for level = project; null for the total"),
+    Column("month", String(7), nullable=False, comment="Forecast month, YYYY-MM (the open month first, when there is one)"),
+    _text("reporting_currency", "Currency of the amounts", nullable=False),
+    _money("forecast", "Expected effective cost of the month"),
+    _money("lower_80", "Lower bound of the 80 % prediction interval"),
+    _money("upper_80", "Upper bound of the 80 % prediction interval"),
+    _money("lower_95", "Lower bound of the 95 % prediction interval"),
+    _money("upper_95", "Upper bound of the 95 % prediction interval"),
+    _money("actual_to_date", "Open month only: effective cost so far"),
+    _text("model", "Model (or combination) chosen for the series by rolling-origin backtest"),
+    Column("backtest_smape", Float(precision=53), comment="sMAPE (%) of that model in the backtest; null for short histories"),
+    Column("history_months", Integer, comment="Complete months of history the forecast is based on"),
+    Column("generated_at", DateTime(timezone=True), nullable=False, comment="When the forecast was computed (UTC)"),
+    comment="Monthly cost forecasts for the organisation and each project, FINOPS_FORECAST_HORIZON months ahead.",
+)
+
+fct_cost_anomalies = Table(
+    "fct_cost_anomalies",
+    metadata,
+    _text("anomaly_id", "Stable id: the same grain, period, project and service always get the same id", nullable=False),
+    _text("grain", "daily or monthly", nullable=False),
+    Column("period_start", Date, nullable=False, comment="Day (daily) or first day of the month (monthly)"),
+    _text("project", "Project", nullable=False),
+    _text("team", "Team of the project"),
+    _text("service_name", "Service; null when the anomaly is on the whole project"),
+    _text("reporting_currency", "Currency of the amounts", nullable=False),
+    _money("actual_cost", "Effective cost of the period"),
+    _money("expected_cost", "What the baseline expected"),
+    _money("impact", "actual_cost - expected_cost"),
+    Column("impact_pct", Float(precision=53), comment="impact / expected_cost x 100"),
+    Column("score", Float(precision=53), comment="Combined anomaly score, 0..1"),
+    _text("severity", "low, medium, high or critical"),
+    _text("methods", "Detection methods that fired, comma-separated"),
+    _text("root_cause", "Top contributing services / accounts / regions with their share of the impact (JSON)"),
+    _text("status", "open, acknowledged (set by a user, kept across runs) or resolved (cost back to normal)",
+          nullable=False),
+    _text("status_note", "Note given when acknowledging (e.g. expected, planned)"),
+    Column("first_seen", DateTime(timezone=True), nullable=False, comment="First pipeline run that reported it"),
+    Column("last_seen", DateTime(timezone=True), nullable=False, comment="Latest pipeline run that reported it"),
+    comment="Cost anomalies: daily per project and per project x service, monthly per project.",
+)
+
+anomaly_feedback = Table(
+    "anomaly_feedback",
+    metadata,
+    _text("anomaly_id", "Anomaly the feedback is about", nullable=False),
+    _text("status", "Status set by the user: acknowledged", nullable=False),
+    _text("note", "expected, planned or free text"),
+    _text("updated_by", "Who set it (API token name or CLI user)"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, comment="When it was set (UTC)"),
+    comment="User decisions on anomalies; never rewritten by the pipeline, so they survive every re-run.",
+)
+
+fct_cost_drivers = Table(
+    "fct_cost_drivers",
+    metadata,
+    _month("Billing month compared with the month before, YYYY-MM"),
+    _text("dimension", "project, service_name, sub_account_id, region or provider", nullable=False),
+    _text("member", "Value of the dimension ('(none)' when null)", nullable=False),
+    _text("reporting_currency", "Currency of the amounts", nullable=False),
+    _money("previous_cost", "Effective cost in the previous month"),
+    _money("current_cost", "Effective cost in this month (month to date for the open month)"),
+    _money("change", "current_cost - previous_cost; members' changes sum to the month's total change"),
+    Column("share_of_change", Float(precision=53), comment="change / total change of the month; null when that is ~0"),
+    Column("rank", Integer, nullable=False, comment="1 = the largest change (by absolute value) in the month and dimension"),
+    _loaded_at(),
+    comment="Month-over-month cost change decomposed by dimension (waterfall-ready).",
+)

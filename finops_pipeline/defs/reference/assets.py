@@ -4,11 +4,19 @@
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from finops_pipeline.ingest.reference import load_allocation_rules, load_fx_rates, load_pricing, load_projects
+from finops_pipeline.ingest.reference import (
+    load_allocation_rules,
+    load_budgets,
+    load_fx_rates,
+    load_pricing,
+    load_projects,
+)
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse import schema
 from finops_pipeline.warehouse.writer import replace_table
 from transforms.allocation.rules import rules_to_frame
+from transforms.analytics.budgets import convert_budgets
+from transforms.intermediate.costs_converted import MissingFxRate
 
 GROUP = "reference"
 
@@ -67,3 +75,21 @@ def stg_pricing(context: AssetExecutionContext, finops: FinopsResource) -> Mater
     pricing, problems = load_pricing(finops.settings().reference_dir)
     return _publish(context, finops, schema.stg_pricing, pricing, problems, "reference/pricing.csv",
                     services=len(pricing))
+
+
+@asset(group_name=GROUP, kinds={"pandas", "sql"})
+def stg_budgets(context: AssetExecutionContext, finops: FinopsResource) -> MaterializeResult:
+    """Monthly budgets per project from reference/budgets.csv, converted to the reporting currency
+    at the month's FX rate (the latest earlier one when the month has none)."""
+    settings = finops.settings()
+    budgets, problems = load_budgets(settings.reference_dir, settings.reporting_currency)
+    fx, fx_problems = load_fx_rates(settings.reference_dir)
+    if not problems and not fx_problems:
+        try:
+            budgets = convert_budgets(budgets, fx, settings.reporting_currency)
+        except MissingFxRate as exc:
+            problems = [f"reference/budgets.csv: {exc}"]
+    else:
+        budgets = budgets.assign(budget=float("nan"))
+    return _publish(context, finops, schema.stg_budgets, budgets, problems + fx_problems, "reference/budgets.csv",
+                    projects=int(budgets["project"].nunique()) if len(budgets) else 0)

@@ -1,0 +1,97 @@
+"""Analytics over the cost marts: budgets, forecasts, anomalies and cost drivers.
+
+Unpartitioned: each compares months with each other (a trailing pattern, a history, the month
+before), so each is rebuilt over all months whenever any month changes. They read aggregates the
+database computes, never the raw marts row by row.
+"""
+
+import pandas as pd
+from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from finops_pipeline.defs.analytics import queries
+from finops_pipeline.defs.conservation import compare_month_totals, conservation_result
+from finops_pipeline.resources import FinopsResource
+from finops_pipeline.warehouse import schema
+from finops_pipeline.warehouse.writer import read_table, replace_table
+from transforms.analytics.budgets import PATTERN_DAYS, BudgetThresholds, build_budget_vs_actual
+from transforms.analytics.drivers import DIMENSIONS, build_cost_drivers
+
+GROUP = "analytics"
+
+
+def _table_md(frame: pd.DataFrame, limit: int = 10) -> MetadataValue:
+    return MetadataValue.md(frame.head(limit).to_markdown(index=False, floatfmt=",.2f") if len(frame) else "none")
+
+
+@asset(
+    deps=["fct_costs_monthly", "fct_costs_daily", "stg_budgets", "dim_projects"],
+    group_name=GROUP,
+    kinds={"pandas", "sql"},
+    check_specs=[AssetCheckSpec("actual_matches_monthly", asset="fct_budget_vs_actual", blocking=True,
+                                description="Per month, actual summed over projects equals fct_costs_monthly's "
+                                "effective cost: every project with spend appears.")],
+)
+def fct_budget_vs_actual(context: AssetExecutionContext, finops: FinopsResource):
+    """Each project's spend against its budget per month, with a month-end projection for the open
+    month (weekday pattern of the last four weeks) and a status: under, warning, over,
+    projected_over."""
+    settings, engine = finops.settings(), finops.engine()
+    monthly = queries.monthly_cost_by(engine, "project")
+    last = queries.last_charge_date(engine)
+    since = None
+    if last is not None:
+        since = min(last.replace(day=1), last - pd.Timedelta(days=PATTERN_DAYS - 1)).strftime("%Y-%m-%d")
+    daily = queries.daily_cost_by(engine, "project", since=since) if since else queries.daily_cost_by(engine, "project")
+    result = build_budget_vs_actual(
+        monthly, read_table(engine, schema.stg_budgets), daily, read_table(engine, schema.dim_projects),
+        settings.reporting_currency, BudgetThresholds(settings.budget_warning_pct),
+    )
+    rows = replace_table(engine, schema.fct_budget_vs_actual, result)
+    months = sorted(monthly["billing_month"].unique())
+    problems = compare_month_totals(monthly, result.rename(columns={"actual": "effective_cost"}),
+                                    ["effective_cost"], months, len(monthly))
+    latest = result[result["billing_month"] == result["billing_month"].max()] if rows else result
+    at_risk = latest[latest["status"].isin(["warning", "over", "projected_over"])]
+    yield MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "status_counts": MetadataValue.json(result["status"].fillna("no_budget").value_counts().to_dict()),
+        "latest_month_at_risk": _table_md(at_risk[["billing_month", "project", "budget", "actual",
+                                                   "projected_month_end", "status"]]),
+    })
+    yield conservation_result("actual_matches_monthly", problems, "budget actuals = monthly mart", months)
+
+
+@asset(
+    deps=["fct_costs_daily", "fct_costs_monthly"],
+    group_name=GROUP,
+    kinds={"pandas", "sql"},
+    check_specs=[AssetCheckSpec("drivers_sum_to_change", asset="fct_cost_drivers", blocking=True,
+                                description="For every month and dimension, members' changes sum to the month's "
+                                "total change in fct_costs_monthly.")],
+)
+def fct_cost_drivers(context: AssetExecutionContext, finops: FinopsResource):
+    """Month-over-month change of effective cost decomposed by project, service, sub-account,
+    region and provider, ranked by size (waterfall-ready)."""
+    settings, engine = finops.settings(), finops.engine()
+    drivers = build_cost_drivers(queries.member_costs(engine, DIMENSIONS))
+    drivers["reporting_currency"] = settings.reporting_currency
+    rows = replace_table(engine, schema.fct_cost_drivers, drivers)
+    totals = queries.monthly_cost_by(engine).set_index("billing_month")["effective_cost"]
+    if len(totals):  # a month without data counts as 0, as in the drivers
+        months = pd.period_range(totals.index.min(), totals.index.max(), freq="M").astype(str)
+        totals = totals.reindex(months, fill_value=0.0).rename_axis("billing_month")
+    expected = totals.diff().dropna().rename("change").reset_index()
+    problems = []
+    for dimension in DIMENSIONS:
+        got = drivers[drivers["dimension"] == dimension]
+        problems += [f"{dimension}: {p}" for p in compare_month_totals(
+            expected, got, ["change"], list(expected["billing_month"]), max(len(got), 1))]
+    top = drivers[(drivers["rank"] <= 3) & (drivers["dimension"] == "project")] if rows else drivers
+    yield MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "top_project_drivers_latest_month": _table_md(
+            top[top["billing_month"] == top["billing_month"].max()][["billing_month", "member", "change"]]
+            if rows else top),
+    })
+    yield conservation_result("drivers_sum_to_change", problems, "drivers add up to the total change",
+                              list(expected["billing_month"]))

@@ -1,0 +1,1 @@
+"""Analytics over the cost marts: budgets, forecasts, anomalies and cost drivers."""
