@@ -735,10 +735,43 @@ def fx_rate(cur: str, month: str) -> float:
 
 
 BUDGET_CURRENCY = {"analytics": "EUR"}  # the analytics team budgets in EUR
+COLLABORATION_WEIGHTS = {"checkout": 0.20, "search": 0.15, "data-platform": 0.20, "ml-training": 0.15,
+                         "mobile-api": 0.15, "analytics": 0.10, "internal-tools": 0.05}
+PLATFORM_TARGETS = ("checkout", "search", "data-platform", "mobile-api")
+
+
+def allocate_like_rules_yaml(costs: dict[tuple[str, str, str, str], float]) -> dict[tuple[str, str], float]:
+    """Cost per (project, month) after the active rules of RULES_YAML, written out independently of
+    the pipeline's allocation engine (monthly grain; the sample's rule dates are month starts)."""
+    sandbox = AZURE_SUB_ID["sandbox"]
+    moves = [  # (from, to, predicate on (month, service, account)), in file order
+        ("legacy-search", "search", lambda m, s, a: True),
+        ("unallocated", "shared-platform", lambda m, s, a: s == "AWS Support (Business)"),
+        ("unallocated", "ml-training", lambda m, s, a: a == sandbox and m >= "2026-03"),
+        ("ml-training", "data-platform", lambda m, s, a: s == "Snowflake"),
+        ("unallocated", "collaboration-tools", lambda m, s, a: s in ("Slack", "Miro")),
+    ]
+    rows = [[p, m, s, a, v] for (p, m, s, a), v in costs.items()]
+    for source, target, applies in moves:
+        for r in rows:
+            if r[0] == source and applies(r[1], r[2], r[3]):
+                r[0] = target
+    out: dict[tuple[str, str], float] = defaultdict(float)
+    for p, m, _, _, v in rows:
+        out[(p, m)] += v
+    for m in sorted({m for _, m in out}):
+        shared = out.pop(("collaboration-tools", m), 0.0)
+        for target, weight in COLLABORATION_WEIGHTS.items():
+            out[(target, m)] += shared * weight
+        shared = out.pop(("shared-platform", m), 0.0)
+        basis = {t: max(out[(t, m)], 0.0) for t in PLATFORM_TARGETS}
+        for t in PLATFORM_TARGETS:
+            out[(t, m)] += shared * (basis[t] / sum(basis.values()))
+    return out
 
 
 def budgets_csv(actual: dict[tuple[str, str], float], baseline: dict[tuple[str, str], float]) -> tuple[str, list[str]]:
-    """Budgets flat per calendar quarter, from the anomaly-free baseline plus 8% headroom, rounded up to 500.
+    """Budgets flat per calendar quarter, from the anomaly-free baseline plus 20% headroom, rounded up to 500.
     data-platform's budget is only raised for the storage step from 2026-10 (finance reacted late),
     so it is over budget 2026-07 .. 2026-09; ml-training's GPU spike breaks its 2026-03 budget."""
     quarters: dict[tuple[int, int], list[str]] = defaultdict(list)
@@ -747,11 +780,13 @@ def budgets_csv(actual: dict[tuple[str, str], float], baseline: dict[tuple[str, 
     lines = ["project,month,amount,currency"]
     over = []
     for project, *_ in PROJECTS:
+        if not any(v for (p, _), v in actual.items() if p == project):
+            continue  # allocated away entirely (shared-platform): nothing left to budget
         for quarter in quarters.values():
             plan_basis = baseline if not (project == "data-platform" and quarter[0] >= "2026-10") else actual
             # the open month is partial: plan it like the last full month, grown by 3%
             usd = max(plan_basis[(project, m)] if m != OPEN_MONTH else plan_basis[(project, "2026-10")] * 1.03 for m in quarter)
-            usd *= 1.08
+            usd *= 1.20
             for m in quarter:
                 cur = BUDGET_CURRENCY.get(project, "USD")
                 amount = math.ceil(usd / fx_rate(cur, m) / 500.0) * 500
@@ -952,17 +987,19 @@ def generate(out: Path, debug: bool = False) -> dict:
 
     # Reference data
     account_map = {p[4]: p[0] for p in PROJECTS} | {AZURE_SUB_ID[k]: v[1] for k, v in AZURE_SUBS.items() if v[1]}
+    # cost per (project, month, service, account) as ingest attributes it; budgets are set on the
+    # cost after the allocation rules, i.e. what each team is actually charged
     actual, baseline = defaultdict(float), defaultdict(float)
     for row in aws_all + az_all:
-        p = project_of(row, account_map)
-        mk = month_key(row.day)
-        actual[(p, mk)] += row.effective
-        baseline[(p, mk)] += row.effective * (1.0 - is_anomaly(row))
+        key = (project_of(row, account_map), month_key(row.day), row.service, row.account)
+        actual[key] += row.effective
+        baseline[key] += row.effective * (1.0 - is_anomaly(row))
     for row in saas:
-        p = row[1] or "unallocated"
         usd = float(row[3]) * fx_rate("EUR", row[0][:7])
-        actual[(p, row[0][:7])] += usd
-        baseline[(p, row[0][:7])] += usd
+        key = (row[1] or "unallocated", row[0][:7], row[2], row[5])
+        actual[key] += usd
+        baseline[key] += usd
+    actual, baseline = allocate_like_rules_yaml(actual), allocate_like_rules_yaml(baseline)
     budgets, over = budgets_csv(actual, baseline)
     if debug:  # effective cost per project and month, for calibrating the constants above
         for (p, mk), v in sorted(actual.items()):
@@ -1267,11 +1304,13 @@ reference/
 - **data-platform storage step**: S3 bucket `acme-datalake-raw` costs 2.6x from 2026-07-01 on.
 - New and retired resources: a Redshift namespace from 2026-02, the legacy search stack ends
   2026-01-31, sandbox VMs come and go.
-- Budgets are flat per calendar quarter, 8% above the anomaly-free cost of the quarter's
-  dearest month, rounded up to 500 (analytics: in EUR). data-platform's budget only catches up
-  with the storage step in 2026-Q4. The open month has a full-month budget. Over budget
-  (EffectiveCost of the cloud rows plus the SaaS rows converted with fx_rates.csv, by the
-  project the rows are attributed to), as generated:
+- Budgets are flat per calendar quarter, 20% above the anomaly-free cost of the quarter's
+  dearest month, rounded up to 500 (analytics: in EUR), on the cost **after the allocation
+  rules** of rules.yaml (the generator applies them itself, independently of the pipeline), so
+  shared-platform, which is distributed entirely, has no budget. data-platform's budget only
+  catches up with the storage step in 2026-Q4. The open month has a full-month budget. Over
+  budget (EffectiveCost of the cloud rows plus the SaaS rows converted with fx_rates.csv, after
+  allocation), as generated:
 
 {{OVER_BUDGET}}
 
