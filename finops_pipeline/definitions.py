@@ -2,7 +2,7 @@
 
 from dagster import Definitions
 
-from finops_pipeline.defs.analytics.assets import fct_budget_vs_actual, fct_cost_drivers
+from finops_pipeline.defs.analytics.assets import fct_budget_vs_actual, fct_cost_anomalies, fct_cost_drivers
 from finops_pipeline.defs.billing.assets import stg_billing_assets
 from finops_pipeline.defs.costs.assets import (
     fct_costs_daily,
@@ -37,6 +37,7 @@ defs = Definitions(
         fct_kpis_monthly,
         fct_budget_vs_actual,
         fct_cost_drivers,
+        fct_cost_anomalies,
     ],
     jobs=all_jobs,
     schedules=all_schedules,

@@ -24,6 +24,17 @@ class Settings:
     state_dir: Path  # cache of scanned landing files; safe to delete
     budget_warning_pct: float = 80.0
     forecast_horizon: int = 3
+    anomaly_min_impact: float = 50.0  # reporting-currency units a day
+    anomaly_min_impact_pct: float = 30.0
+    anomaly_monthly_min_impact: float = 500.0
+
+    def anomaly_config(self):
+        """The detector's thresholds, with the two gates users tune most taken from the settings."""
+        from transforms.analytics.anomalies import AnomalyConfig
+
+        return AnomalyConfig(min_impact=self.anomaly_min_impact, min_impact_pct=self.anomaly_min_impact_pct,
+                             monthly_min_impact=self.anomaly_monthly_min_impact,
+                             monthly_min_impact_pct=self.anomaly_min_impact_pct)
 
     @property
     def landing_billing_dir(self) -> Path:
@@ -58,6 +69,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
         state_dir=state_dir,
         budget_warning_pct=_number(env, "FINOPS_BUDGET_WARNING_PCT", 80.0, 0.0, 100.0),
         forecast_horizon=int(_number(env, "FINOPS_FORECAST_HORIZON", 3, 1, 24, whole=True)),
+        anomaly_min_impact=_number(env, "FINOPS_ANOMALY_MIN_IMPACT", 50.0, 0.0, 1e12),
+        anomaly_min_impact_pct=_number(env, "FINOPS_ANOMALY_MIN_IMPACT_PCT", 30.0, 0.0, 1e6),
+        anomaly_monthly_min_impact=_number(env, "FINOPS_ANOMALY_MONTHLY_MIN_IMPACT", 500.0, 0.0, 1e12),
     )
 
 

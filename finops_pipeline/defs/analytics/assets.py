@@ -13,6 +13,7 @@ from finops_pipeline.defs.conservation import compare_month_totals, conservation
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse import schema
 from finops_pipeline.warehouse.writer import read_table, replace_table
+from transforms.analytics.anomaly_table import build_anomalies
 from transforms.analytics.budgets import PATTERN_DAYS, BudgetThresholds, build_budget_vs_actual
 from transforms.analytics.drivers import DIMENSIONS, build_cost_drivers
 
@@ -95,3 +96,35 @@ def fct_cost_drivers(context: AssetExecutionContext, finops: FinopsResource):
     })
     yield conservation_result("drivers_sum_to_change", problems, "drivers add up to the total change",
                               list(expected["billing_month"]))
+
+
+@asset(
+    deps=["fct_costs_daily", "dim_projects"],
+    group_name=GROUP,
+    kinds={"pandas", "scikit-learn", "sql"},
+)
+def fct_cost_anomalies(context: AssetExecutionContext, finops: FinopsResource) -> MaterializeResult:
+    """Daily anomalies per project and per project x service, monthly spikes per project: a robust
+    seasonal baseline (weekday pattern, trend, recurring monthly charges) combined with z-score,
+    Isolation Forest and month-over-month votes into one score, reported only above both an
+    absolute impact floor and a relative threshold. Acknowledgements in anomaly_feedback are kept."""
+    settings, engine = finops.settings(), finops.engine()
+    detail = queries.daily_cost_by(engine, "project", "service_name", "sub_account_id", "region")
+    last = queries.last_charge_date(engine)
+    complete = sorted(m for m in detail["billing_month"].unique()
+                      if last is None or pd.Period(m, freq="M").end_time.normalize() <= last)
+    now = pd.Timestamp.now(tz="UTC")
+    anomalies = build_anomalies(
+        detail, read_table(engine, schema.dim_projects), read_table(engine, schema.anomaly_feedback),
+        read_table(engine, schema.fct_cost_anomalies), settings.reporting_currency, now, complete,
+        settings.anomaly_config(),
+    )
+    rows = replace_table(engine, schema.fct_cost_anomalies, anomalies)
+    recent = anomalies.sort_values("period_start", ascending=False)
+    return MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "by_severity": MetadataValue.json(anomalies["severity"].value_counts().to_dict()),
+        "by_status": MetadataValue.json(anomalies["status"].value_counts().to_dict()),
+        "latest": _table_md(recent[["period_start", "grain", "project", "service_name", "actual_cost",
+                                    "expected_cost", "impact", "severity", "status"]]),
+    })
