@@ -197,3 +197,11 @@ def test_budget_amount_must_be_finite():
     budgets, problems = stage_budgets(text_frame(["project", "month", "amount"], [["web", "2024-09", "inf"]]), "USD")
     assert budgets.empty
     assert [i for i, _ in problems] == [0]
+
+
+def test_a_second_budget_for_the_same_project_and_month_is_a_problem():
+    raw = pd.DataFrame({"project": ["web", "web", "web"], "month": ["2024-09", "2024-09", "2024-10"],
+                        "amount": ["100", "120", "100"]}, dtype=object)
+    budgets, problems = stage_budgets(raw, "USD")
+    assert problems == [(1, "second budget for web in 2024-09; keep one row per project and month")]
+    assert budgets[["month", "amount"]].values.tolist() == [["2024-09", 100.0], ["2024-10", 100.0]]

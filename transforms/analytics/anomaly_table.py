@@ -47,9 +47,11 @@ def _daily_series(daily: pd.DataFrame) -> pd.DataFrame:
 
 
 def _split_series(series: pd.Series) -> tuple[pd.Series, pd.Series]:
-    parts = series.str.split(SEPARATOR, n=1, expand=True)
-    service = parts[1] if parts.shape[1] > 1 else pd.Series(np.nan, index=series.index, dtype="str")
-    return parts[0], service
+    """"project<SEP>service" -> (project, service); a project-level key has no service."""
+    text = series.astype("str")
+    project = text.str.split(SEPARATOR, n=1).str[0]
+    service = text.str.split(SEPARATOR, n=1).str[1]
+    return project, service.astype("str")
 
 
 def _resolved(flagged: pd.DataFrame, latest, period: str) -> pd.Series:

@@ -42,11 +42,16 @@ def open_month(daily: pd.DataFrame) -> tuple[str, pd.Timestamp] | None:
     return (last_day.strftime("%Y-%m"), last_day) if last_day < month_end else None
 
 
-def project_month_end(daily: pd.DataFrame, month: str, last_day: pd.Timestamp) -> pd.Series:
+def project_month_end(
+    daily: pd.DataFrame, month: str, last_day: pd.Timestamp, first_cost: pd.Series | None = None
+) -> pd.Series:
     """Projected month-end effective cost per project of the open month.
 
     `daily` holds the daily cost per project (charge_date, project, effective_cost) of at least
-    the open month and the four weeks before its last day."""
+    the open month and the four weeks before its last day. `first_cost` is each project's first
+    charge date ever (default: its first date in `daily`): days before it do not count, so a new
+    project is not diluted by zeros, while a project that only pays a monthly fee is not mistaken
+    for a new one and its fee is not repeated."""
     window_start = last_day - pd.Timedelta(days=PATTERN_DAYS - 1)
     days = pd.date_range(window_start, last_day, freq="D")
     per_day = (
@@ -63,9 +68,11 @@ def project_month_end(daily: pd.DataFrame, month: str, last_day: pd.Timestamp) -
         return to_date
     # Median per weekday over the window, counting only days since the project's first cost in it
     # (a project that started last week is not diluted by the zeros before it existed).
-    values = per_day.to_numpy()
-    started = np.maximum.accumulate(values != 0, axis=1)
-    values = np.where(started, values, np.nan)
+    if first_cost is None:
+        first_cost = daily.groupby("project")["charge_date"].min()
+    starts = pd.to_datetime(per_day.index.map(first_cost)).fillna(days[0]).to_numpy(dtype="datetime64[ns]")
+    started = days.to_numpy(dtype="datetime64[ns]")[None, :] >= starts[:, None]
+    values = np.where(started, per_day.to_numpy(), np.nan)
     weekdays = days.weekday.to_numpy()
     medians = np.full((len(per_day), 7), np.nan)
     with warnings.catch_warnings():
@@ -99,11 +106,13 @@ def build_budget_vs_actual(
     daily: pd.DataFrame,
     projects: pd.DataFrame,
     reporting_currency: str,
-    thresholds: BudgetThresholds = BudgetThresholds(),
+    thresholds: BudgetThresholds | None = None,
+    first_cost: pd.Series | None = None,
 ) -> pd.DataFrame:
     """`monthly`: fct_costs_monthly rows (billing_month, project, effective_cost); `budgets`:
     project, month, amount, currency, budget (converted to the reporting currency); `daily`:
     charge_date, billing_month, project, effective_cost of the open month and the 4 weeks before."""
+    monthly = monthly.assign(project=monthly["project"].fillna("unallocated"))
     actual = monthly.groupby(["billing_month", "project"], dropna=False)["effective_cost"].sum().rename("actual")
     plan = budgets.rename(columns={"month": "billing_month", "amount": "budget_original", "currency": "budget_currency"})
     plan = plan.set_index(["billing_month", "project"])[["budget", "budget_original", "budget_currency"]]
@@ -122,12 +131,12 @@ def build_budget_vs_actual(
     current = open_month(daily)
     if current is not None:
         month, last_day = current
-        projected = project_month_end(daily, month, last_day)
+        projected = project_month_end(daily, month, last_day, first_cost)
         is_open = out["billing_month"] == month
         out.loc[is_open, "is_open_month"] = True
         out.loc[is_open, "projected_month_end"] = out.loc[is_open, "project"].map(projected).fillna(
             out.loc[is_open, "actual"]).to_numpy()
-    out["status"] = _status(out, thresholds)
+    out["status"] = _status(out, thresholds or BudgetThresholds())
     return out[COLUMNS].sort_values(["billing_month", "project"]).reset_index(drop=True)
 
 
@@ -135,6 +144,8 @@ def _status(frame: pd.DataFrame, thresholds: BudgetThresholds) -> pd.Series:
     budget = frame["budget"]
     over = frame["actual"] > budget
     projected_over = frame["is_open_month"] & (frame["projected_month_end"] > budget)
-    warning = frame["actual"] >= budget * thresholds.warning_pct / 100
+    # pct_used rounded to 1e-9 %: 0.99 of 1.10 is 90 %, not 89.99999999999999 %
+    used = np.round(frame["actual"] / budget.where(budget != 0) * 100, 9)
+    warning = used >= thresholds.warning_pct
     status = np.select([over, projected_over, warning], ["over", "projected_over", "warning"], default="under")
     return pd.Series(status, index=frame.index, dtype="str").where(budget.notna())

@@ -126,4 +126,8 @@ def stage_budgets(raw: pd.DataFrame, reporting_currency: str) -> tuple[pd.DataFr
             continue
         ok[i] = False
     out = pd.DataFrame({"project": raw["project"], "month": raw["month"], "amount": amounts, "currency": currency})[ok]
-    return out.reset_index(drop=True), problems
+    dupes = out[out.duplicated(["project", "month"], keep="first")]
+    for i in dupes.index:
+        problems.append((i, f"second budget for {out.at[i, 'project']} in {out.at[i, 'month']}; keep one row per "
+                            "project and month"))
+    return out.drop(dupes.index).reset_index(drop=True), problems

@@ -46,6 +46,7 @@ def fct_budget_vs_actual(context: AssetExecutionContext, finops: FinopsResource)
     result = build_budget_vs_actual(
         monthly, read_table(engine, schema.stg_budgets), daily, read_table(engine, schema.dim_projects),
         settings.reporting_currency, BudgetThresholds(settings.budget_warning_pct),
+        first_cost=queries.first_charge_date_by_project(engine),
     )
     rows = replace_table(engine, schema.fct_budget_vs_actual, result)
     months = sorted(monthly["billing_month"].unique())

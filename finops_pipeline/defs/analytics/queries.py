@@ -54,3 +54,10 @@ def member_costs(engine: Engine, dimensions: tuple[str, ...]) -> pd.DataFrame:
         parts.append(frame.assign(dimension=dimension))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["billing_month", "member", "cost", "dimension"])
+
+
+def first_charge_date_by_project(engine: Engine) -> pd.Series:
+    """Each project's first charge day in fct_costs_daily (a project is new from then on)."""
+    t = schema.fct_costs_daily
+    frame = _read(engine, select(t.c.project, func.min(t.c.charge_date).label("first")).group_by(t.c.project))
+    return pd.to_datetime(frame.set_index("project")["first"]) if len(frame) else pd.Series(dtype="datetime64[ns]")
