@@ -2,7 +2,12 @@
 
 from dagster import Definitions
 
-from finops_pipeline.defs.analytics.assets import fct_budget_vs_actual, fct_cost_anomalies, fct_cost_drivers
+from finops_pipeline.defs.analytics.assets import (
+    fct_budget_vs_actual,
+    fct_cost_anomalies,
+    fct_cost_drivers,
+    fct_cost_forecasts,
+)
 from finops_pipeline.defs.billing.assets import stg_billing_assets
 from finops_pipeline.defs.costs.assets import (
     fct_costs_daily,
@@ -38,6 +43,7 @@ defs = Definitions(
         fct_budget_vs_actual,
         fct_cost_drivers,
         fct_cost_anomalies,
+        fct_cost_forecasts,
     ],
     jobs=all_jobs,
     schedules=all_schedules,

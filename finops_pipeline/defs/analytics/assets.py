@@ -6,7 +6,7 @@ database computes, never the raw marts row by row.
 """
 
 import pandas as pd
-from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from finops_pipeline.defs.analytics import queries
 from finops_pipeline.defs.conservation import compare_month_totals, conservation_result
@@ -14,8 +14,15 @@ from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse import schema
 from finops_pipeline.warehouse.writer import read_table, replace_table
 from transforms.analytics.anomaly_table import build_anomalies
-from transforms.analytics.budgets import PATTERN_DAYS, BudgetThresholds, build_budget_vs_actual
+from transforms.analytics.budgets import (
+    PATTERN_DAYS,
+    BudgetThresholds,
+    build_budget_vs_actual,
+    open_month,
+    project_month_end,
+)
 from transforms.analytics.drivers import DIMENSIONS, build_cost_drivers
+from transforms.analytics.forecast_table import build_forecasts
 
 GROUP = "analytics"
 
@@ -129,3 +136,55 @@ def fct_cost_anomalies(context: AssetExecutionContext, finops: FinopsResource) -
         "latest": _table_md(recent[["period_start", "grain", "project", "service_name", "actual_cost",
                                     "expected_cost", "impact", "severity", "status"]]),
     })
+
+
+def _open_month_projection(engine, daily: pd.DataFrame):
+    """(open month, month-to-date per project, projection per project, share of days to come), or
+    (None, empty, empty, 0) when the latest month is complete."""
+    current = open_month(daily)
+    if current is None:
+        empty = pd.Series(dtype="float64")
+        return None, empty, empty, 0.0
+    month, last_day = current
+    to_date = daily[daily["billing_month"] == month].groupby("project")["effective_cost"].sum()
+    projected = project_month_end(daily, month, last_day, queries.first_charge_date_by_project(engine))
+    month_end = last_day + pd.offsets.MonthEnd(0)
+    return month, to_date, projected, (month_end - last_day).days / month_end.day
+
+
+@asset(
+    deps=["fct_costs_monthly", "fct_costs_daily"],
+    group_name=GROUP,
+    kinds={"pandas", "scikit-learn", "sql"},
+    check_specs=[AssetCheckSpec("intervals_ordered", asset="fct_cost_forecasts", blocking=True,
+                                description="lower_95 <= lower_80 <= forecast <= upper_80 <= upper_95 on every row.")],
+)
+def fct_cost_forecasts(context: AssetExecutionContext, finops: FinopsResource):
+    """Monthly forecasts of effective cost for the organisation and each project,
+    FINOPS_FORECAST_HORIZON months after the last complete month (the open month first, from its
+    month-to-date cost). Per series the model is chosen by rolling-origin backtest; 80 % and 95 %
+    intervals."""
+    settings, engine = finops.settings(), finops.engine()
+    monthly = queries.monthly_cost_by(engine, "project")
+    last = queries.last_charge_date(engine)
+    daily = queries.daily_cost_by(engine, "project", since=(last - pd.Timedelta(days=62)).strftime("%Y-%m-%d")) \
+        if last is not None else queries.daily_cost_by(engine, "project")
+    month, to_date, projected, remaining = _open_month_projection(engine, daily)
+    forecasts = build_forecasts(monthly, month, to_date, projected, remaining, settings.forecast_horizon,
+                                settings.reporting_currency, pd.Timestamp.now(tz="UTC"))
+    rows = replace_table(engine, schema.fct_cost_forecasts, forecasts)
+    values = forecasts[["lower_95", "lower_80", "forecast", "upper_80", "upper_95"]].to_numpy(dtype="float64")
+    tolerance = 1e-6 * (1 + abs(values))
+    disordered = forecasts[(values[:, :-1] > values[:, 1:] + tolerance[:, 1:]).any(axis=1)]
+    total = forecasts[forecasts["level"] == "total"]
+    yield MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "horizon_months": settings.forecast_horizon,
+        "open_month": month or "none",
+        "total": _table_md(total[["month", "forecast", "lower_80", "upper_80", "model", "backtest_smape"]]),
+        "models": MetadataValue.json(forecasts.drop_duplicates(["level", "project"])["model"].value_counts().to_dict()),
+    })
+    yield AssetCheckResult(
+        check_name="intervals_ordered", passed=disordered.empty,
+        metadata={"disordered_rows": MetadataValue.md(_table_md(disordered).value if len(disordered) else "none")},
+    )
