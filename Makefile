@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test dev run validate bench lint up down clean
+.PHONY: demo test dev run validate bench bench-ingest bench-forecast bench-anomalies lint up down clean
 
 # Install exactly what requirements.lock pins, then the project itself (editable).
 $(STAMP): requirements.lock pyproject.toml
@@ -32,8 +32,17 @@ dev: $(STAMP)
 	mkdir -p .dagster_home
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -m finops_pipeline.definitions
 
-bench: $(STAMP)
+# Heavy measurements, never part of `make test`; results in docs/performance.md and docs/accuracy.md.
+bench: bench-ingest bench-forecast bench-anomalies
+
+bench-ingest: $(STAMP)
 	$(BIN)/python -m benchmarks.run_ingest_benchmark
+
+bench-forecast: $(STAMP)
+	$(BIN)/python -m benchmarks.forecast_m3 --jobs 2
+
+bench-anomalies: $(STAMP)
+	$(BIN)/python -m benchmarks.anomaly_benchmark
 
 lint: $(STAMP)
 	$(BIN)/ruff check finops_pipeline transforms tests benchmarks

@@ -29,6 +29,22 @@ def print_summary(settings: Settings) -> None:
         unallocated = conn.execute(select(func.sum(m.c.effective_cost)).where(m.c.project == "unallocated")).scalar() or 0.0
         r = schema.stg_allocation_rules
         rules = conn.execute(select(r.c.active, func.count()).group_by(r.c.active)).all()
+        b = schema.fct_budget_vs_actual
+        latest_budget_month = conn.execute(select(func.max(b.c.billing_month))).scalar()
+        at_risk = conn.execute(
+            select(b.c.project, b.c.status).where(b.c.billing_month == latest_budget_month,
+                                                   b.c.status.in_(["warning", "over", "projected_over"]))
+            .order_by(b.c.project)
+        ).all()
+        a = schema.fct_cost_anomalies
+        anomalies = conn.execute(select(a.c.status, func.count()).group_by(a.c.status)).all()
+        top_anomaly = conn.execute(
+            select(a.c.period_start, a.c.project, a.c.service_name, a.c.impact, a.c.severity)
+            .where(a.c.status == "open").order_by(a.c.impact.desc()).limit(1)
+        ).first()
+        f = schema.fct_cost_forecasts
+        forecast = conn.execute(select(f.c.month, f.c.forecast, f.c.lower_80, f.c.upper_80)
+                                .where(f.c.level == "total").order_by(f.c.month)).all()
         latest = conn.execute(
             select(m.c.billing_month, func.sum(m.c.effective_cost)).group_by(m.c.billing_month)
             .order_by(m.c.billing_month.desc()).limit(2)
@@ -51,6 +67,17 @@ def print_summary(settings: Settings) -> None:
     print(f"Allocation rules    {active.get(True, 0)} active, {active.get(False, 0)} inactive; "
           f"still unallocated {cents(float(unallocated))} {cur}")
     print(f"Chargeback total    {cents(float(chargeback))} {cur} (effective cost + pricing.csv markups)")
+    if latest_budget_month:
+        risk = ", ".join(f"{p} ({s.replace('_', ' ')})" for p, s in at_risk) or "none"
+        print(f"Budgets {latest_budget_month}     at risk: {risk}")
+    counts = dict(anomalies)
+    print(f"Anomalies           {sum(counts.values())} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or 'none'})")
+    if top_anomaly:
+        day, project, service, impact, severity = top_anomaly
+        print(f"  largest open      {day} {project}{' / ' + service if service else ''}: +{cents(float(impact))} {cur} "
+              f"({severity})")
+    for month, value, low, high in forecast:
+        print(f"Forecast {month}    {cents(float(value))} {cur} (80%: {cents(float(low))} .. {cents(float(high))})")
     print(f"Warehouse           {settings.warehouse_url}")
     print(textwrap.fill(", ".join(schema.metadata.tables), width=72, initial_indent="Tables              ",
                         subsequent_indent=" " * 20))
