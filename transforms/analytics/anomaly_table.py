@@ -3,8 +3,8 @@
 - Series: daily per project and per project x service, monthly per project (complete months).
 - `anomaly_id` hashes grain, period, project and service, so a re-run finds the same anomaly
   under the same id and a user's acknowledgement (kept in anomaly_feedback) stays attached.
-- Status: `acknowledged` when a user said so; else `resolved` when the series' latest period
-  (day or complete month) is back within normal, i.e. not flagged itself; else `open`.
+- Status: `acknowledged` when a user said so; else `resolved` when a later period (day or
+  complete month) of the series was back within normal, i.e. not flagged; else `open`.
 - Root cause: for the anomalous period, the members of the other dimensions (service, account,
   region) whose cost rose most over their own recent level, with their share of the impact.
 """
@@ -54,13 +54,25 @@ def _split_series(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     return project, service.astype("str")
 
 
-def _resolved(flagged: pd.DataFrame, latest, period: str) -> pd.Series:
-    """True where the latest period of the data (a series without cost then costs 0) is later
-    than the anomaly and is not flagged itself for that series: its cost is back to normal."""
+def _resolved(flagged: pd.DataFrame, latest, period: str, periods_between) -> pd.Series:
+    """True where the series had a normal period after the anomaly (a later day or complete month
+    that is not flagged; a series without cost then costs 0): its cost came back to normal. An
+    anomaly whose every later period is flagged too (still going on) stays open."""
     if flagged.empty or latest is None:
-        return pd.Series(False, index=flagged.index)
-    still_flagged = set(flagged.loc[flagged[period] == latest, "series"])
-    return (flagged[period] < latest) & ~flagged["series"].isin(still_flagged)
+        return pd.Series(False, index=flagged.index, dtype=bool)
+    later = periods_between(flagged[period], latest)
+    order = flagged.sort_values(period, ascending=False)
+    flagged_after = order.groupby("series").cumcount().reindex(flagged.index)  # flagged periods later in the series
+    return flagged_after < later
+
+
+def _days_between(start: pd.Series, latest) -> pd.Series:
+    return (pd.Timestamp(latest) - pd.to_datetime(start)).dt.days
+
+
+def _months_between(start: pd.Series, latest) -> pd.Series:
+    latest_period = pd.Period(latest, freq="M")
+    return start.map(lambda m: (latest_period - pd.Period(m, freq="M")).n)
 
 
 def _root_causes(anomalies: pd.DataFrame, detail: pd.DataFrame) -> list[str]:
@@ -131,7 +143,7 @@ def build_anomalies(
     project, service = _split_series(daily["series"])
     daily_rows = pd.DataFrame({
         "grain": "daily", "period_start": daily["date"], "project": project, "service_name": service,
-        "resolved": _resolved(daily, detail["charge_date"].max(), "date"),
+        "resolved": _resolved(daily, detail["charge_date"].max(), "date", _days_between),
     })
     daily_rows = pd.concat([daily_rows, daily[["actual_cost", "expected_cost", "impact", "impact_pct", "score",
                                                "severity", "methods"]]], axis=1)
@@ -144,7 +156,7 @@ def build_anomalies(
     monthly_rows = pd.DataFrame({
         "grain": "monthly", "period_start": pd.to_datetime(monthly["month"] + "-01"), "project": monthly["series"],
         "service_name": pd.Series(np.nan, index=monthly.index, dtype="str"),
-        "resolved": _resolved(monthly, max(complete_months) if complete_months else None, "month"),
+        "resolved": _resolved(monthly, max(complete_months) if complete_months else None, "month", _months_between),
     })
     monthly_rows = pd.concat([monthly_rows, monthly[["actual_cost", "expected_cost", "impact", "impact_pct", "score",
                                                      "severity", "methods"]]], axis=1)

@@ -171,7 +171,8 @@ def fct_cost_forecasts(context: AssetExecutionContext, finops: FinopsResource):
         if last is not None else queries.daily_cost_by(engine, "project")
     month, to_date, projected, remaining = _open_month_projection(engine, daily)
     forecasts = build_forecasts(monthly, month, to_date, projected, remaining, settings.forecast_horizon,
-                                settings.reporting_currency, pd.Timestamp.now(tz="UTC"))
+                                settings.reporting_currency, pd.Timestamp.now(tz="UTC"),
+                                first_cost=queries.first_charge_date_by_project(engine))
     rows = replace_table(engine, schema.fct_cost_forecasts, forecasts)
     values = forecasts[["lower_95", "lower_80", "forecast", "upper_80", "upper_95"]].to_numpy(dtype="float64")
     tolerance = 1e-6 * (1 + abs(values))
