@@ -40,4 +40,4 @@ def test_every_asset_has_a_docstring_and_group():
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description and len(node.description) > 40, key
-        assert node.group_name in {"billing", "reference", "costs"}, key
+        assert node.group_name in {"billing", "reference", "costs", "analytics"}, key

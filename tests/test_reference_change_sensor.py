@@ -27,7 +27,8 @@ DATA_MONTHS = ["2026-01", "2026-02", "2026-03", "2026-04"]
 SANDBOX = "e26c9bdf-b911-5fe3-9d69-fa3444dfb3fa"
 SANDBOX_START = "    start: 2026-03-01\n"  # the one dated start in the sample rules (rule sandbox-to-ml)
 
-COSTS = {"fct_costs_daily", "fct_costs_monthly", "fct_kpis_monthly"}
+ANALYTICS = {"fct_budget_vs_actual", "fct_cost_drivers", "fct_cost_anomalies", "fct_cost_forecasts"}
+COSTS = {"fct_costs_daily", "fct_costs_monthly", "fct_kpis_monthly"} | ANALYTICS
 RULE_ASSETS = {"stg_allocation_rules", "int_costs_allocated"} | COSTS
 PRICING_ASSETS = {"stg_pricing"} | COSTS
 FX_ASSETS = {"stg_fx_rates", "int_costs_converted", "int_costs_allocated"} | COSTS
@@ -182,7 +183,7 @@ def test_a_broken_rules_file_keeps_the_last_valid_rules_while_other_files_change
     valid = env.ref.joinpath("rules.yaml").read_text()
     env.ref.joinpath("rules.yaml").write_text(valid + "  - id: broken\n    description: [unclosed\n")
     broken = env.tick(base)
-    env.edit("budgets.csv", "checkout,2025-08,15000,USD", "checkout,2025-08,15500,USD")
+    env.edit("budgets.csv", "checkout,2025-08,24500,USD", "checkout,2025-08,25500,USD")
     other = env.tick(broken.cursor)
     assert other.requests == []
     env.ref.joinpath("rules.yaml").write_text(valid)
@@ -199,7 +200,7 @@ def test_a_broken_rules_file_keeps_the_last_valid_rules_while_other_files_change
                  "    start: 2026-06-01\n    end: 2026-08-31\n", id="new-rule-after-the-data"),
     pytest.param("pricing.csv", "Tax,0,,\n", "Tax,0,,\nAmazon Simple Storage Service,3,2025-01-01,2025-12-31\n",
                  id="pricing-row-before-the-data"),
-    pytest.param("budgets.csv", "checkout,2025-08,15000,USD", "checkout,2025-08,15500,USD", id="budgets"),
+    pytest.param("budgets.csv", "checkout,2025-08,24500,USD", "checkout,2025-08,25500,USD", id="budgets"),
 ])
 def test_a_change_outside_the_data_months_skips_and_moves_the_cursor(env, name, old, new):
     base = env.tick(None).cursor
@@ -360,3 +361,12 @@ def test_executing_the_requested_run_moves_the_sandbox_cost_back_to_unallocated(
     for month in ("2026-03", "2026-04"):
         assert after["loaded_at"]["fct_costs_monthly"][month] != before["loaded_at"]["fct_costs_monthly"][month]
     assert after["loaded_at"]["stg_billing"] == before["loaded_at"]["stg_billing"]  # not in the selection
+
+
+def test_a_budget_change_in_a_data_month_recomputes_only_the_budget_tables(env):
+    base = env.tick(None).cursor
+    line = next(row for row in env.ref.joinpath("budgets.csv").read_text().splitlines() if row.startswith("checkout,2026-02,"))
+    env.edit("budgets.csv", line, line.replace(",USD", "0,USD"))
+    tick = env.tick(base)
+    assert ranges(tick) == [("2026-02", "2026-02")]
+    assert keys(tick.requests[0]) == {"stg_budgets", "fct_budget_vs_actual"}

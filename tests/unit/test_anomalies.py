@@ -98,6 +98,77 @@ def test_a_recurring_charge_that_doubles_is_flagged_for_the_increase_only():
     assert out["impact"].iloc[0] == pytest.approx(10_000.0, rel=0.05)
 
 
+# intermittent series: zero on every day but a charge (SaaS fees, support plans, tax rows on the 1st)
+
+
+def monthly_charges(amounts, day_rule=1, first_month: str = "2025-01") -> pd.DataFrame:
+    """One row per month on its charge day: a day number (clamped to the month's last day) or "last"."""
+    months = pd.period_range(first_month, periods=len(amounts), freq="M")
+    if day_rule == "last":
+        dates = months.to_timestamp(how="end").normalize()
+    else:
+        dates = pd.DatetimeIndex([m.to_timestamp() + pd.Timedelta(days=min(day_rule, m.days_in_month) - 1) for m in months])
+    return pd.DataFrame({"series": "shared|GitHub", "date": dates, "cost": np.asarray(amounts, dtype=float)})
+
+
+def with_zero_days(charges: pd.DataFrame) -> pd.DataFrame:
+    days = pd.date_range(charges["date"].min(), charges["date"].max() + pd.Timedelta(days=20), freq="D")
+    cost = charges.set_index("date")["cost"].reindex(days, fill_value=0.0)
+    return pd.DataFrame({"series": charges["series"].iloc[0], "date": days, "cost": cost.to_numpy()})
+
+
+@pytest.mark.parametrize("fee", [80.0, 5_000.0])
+@pytest.mark.parametrize("rows", ["charge days only", "zeros written"])
+def test_a_monthly_fee_of_an_otherwise_empty_series_is_not_flagged(fee, rows):
+    charges = monthly_charges(fee * 1.02 ** np.arange(6))  # on the 1st, +2 % a month
+    costs = charges if rows == "charge days only" else with_zero_days(charges)
+    assert flags_of(costs).empty
+
+
+def test_a_monthly_fee_that_triples_once_is_flagged_that_month_against_the_usual_fee():
+    fees = 1_200.0 * 1.02 ** np.arange(6)
+    fees[4] *= 3  # 2025-05-01
+    out = flags_of(monthly_charges(fees))
+    assert list(out["date"]) == [pd.Timestamp("2025-05-01")]
+    row = out.iloc[0]
+    assert row["expected_cost"] == pytest.approx(fees[3], rel=0.03)  # the fee of the month before
+    assert row["impact"] == pytest.approx(fees[4] - fees[3], rel=0.03)
+    assert row["severity"] in SEVERITIES
+
+
+def test_a_tax_row_on_the_first_that_varies_a_little_is_not_flagged():
+    rng = np.random.default_rng(4)
+    tax = 600.0 * rng.uniform(0.9, 1.1, 15)  # +-10 % with last month's spend
+    assert flags_of(monthly_charges(tax, first_month="2025-08")).empty
+    # the same tax on top of daily usage (a project's total)
+    dates = pd.date_range("2025-08-01", periods=450, freq="D")
+    usage = normal_cost(450, level=800.0, weekend=0.6, start=dates[0])
+    on_first = np.zeros(450)
+    on_first[dates.is_month_start] = tax
+    assert flags_of(frame("checkout", usage + on_first, dates[0])).empty
+
+
+@pytest.mark.parametrize("day_rule", ["last", 30, 29])
+@pytest.mark.parametrize("year", [2025, 2024])  # Feb 28 and Feb 29
+def test_a_fee_on_the_last_days_of_the_month_is_not_flagged(day_rule, year):
+    charges = monthly_charges(900.0 * 1.01 ** np.arange(14), day_rule, f"{year}-01")  # e.g. Jan 31, Feb 28, Mar 31, Apr 30
+    assert flags_of(charges).empty
+    assert flags_of(with_zero_days(charges)).empty
+
+
+def test_a_fee_missing_one_month_is_still_expected_the_month_after():
+    charges = monthly_charges(500.0 * 1.02 ** np.arange(8)).drop(index=4)  # no 2025-05-01 row (e.g. quarantined)
+    assert flags_of(charges).empty
+
+
+def test_a_new_one_off_charge_of_an_intermittent_series_is_flagged():
+    charges = monthly_charges(np.full(6, 300.0))
+    one_off = pd.DataFrame({"series": "shared|GitHub", "date": [pd.Timestamp("2025-04-15")], "cost": [2_000.0]})
+    out = flags_of(pd.concat([charges, one_off], ignore_index=True))
+    assert list(out["date"]) == [pd.Timestamp("2025-04-15")]
+    assert out["expected_cost"].iloc[0] == 0.0 and np.isnan(out["impact_pct"].iloc[0])
+
+
 def test_weekends_are_not_flagged():
     costs = normal_cost(300, weekend=0.4, noise=0.05)  # weekends at 40 %, so every Monday jumps x2.5
     assert flags_of(frame("batch|Amazon EMR", costs)).empty

@@ -309,12 +309,20 @@ def test_projects_change_reaches_every_month_from_stg_billing(ref):
     assert months_in(impact.windows, DATA_MONTHS) == DATA_MONTHS
 
 
-def test_budgets_change_reaches_nothing(ref):
+def test_budgets_change_reaches_the_budget_tables_of_its_month(ref):
     old = take(ref)
     (ref / "budgets.csv").write_text(BUDGETS.replace("1000", "2000"))
     new = take(ref)
     assert changed_files(old, new) == ["budgets.csv"]
-    assert impacts(old, new) == []
+    impact = only(impacts(old, new), "budgets.csv")
+    assert impact.roots == ("stg_budgets",)
+    assert months_in(impact.windows, ["2025-08", "2025-09", "2025-10"]) == ["2025-09"]
+
+
+def test_budgets_reformatted_reach_nothing(ref):
+    old = take(ref)
+    (ref / "budgets.csv").write_text(BUDGETS.replace("1000", "1000.00"))
+    assert impacts(old, take(ref)) == []
 
 
 def test_changes_to_several_files_give_one_impact_each(ref):
@@ -323,7 +331,7 @@ def test_changes_to_several_files_give_one_impact_each(ref):
     (ref / "pricing.csv").write_text(PRICING.replace("*,5,,", "*,6,,"))
     (ref / "budgets.csv").write_text(BUDGETS.replace("1000", "2000"))
     found = impacts(old, take(ref))
-    assert [i.file for i in found] == ["rules.yaml", "pricing.csv"]
+    assert [i.file for i in found] == ["rules.yaml", "pricing.csv", "budgets.csv"]
 
 
 # --- months_in, contiguous_ranges -------------------------------------------------------------

@@ -16,10 +16,17 @@ rewrite an old verdict, except through the Isolation Forest's share of the score
   to today at the pace between the last two ``trend_window`` medians (steady growth is expected);
 * **weekday factor**: the median ratio of that weekday to its week over ``season_cycles`` weeks
   (weekends that cost half are normal);
-* **recurring allowance**: a day that was itself a material spike on the same day of the month
-  (+-``recurrence_tolerance_days``) in one of the last ``recurrence_months`` months explains
-  today's excess up to its size (support fees, commitment purchases, licences on the 1st); a
-  charge that doubles is reported for the increase only.
+* **recurring allowance**: the largest *charge* on the same day of the month
+  (+-``recurrence_tolerance_days``; a last day of a month also maps to the last day of the earlier
+  month, so Jan 31, Feb 28, Mar 31, Apr 30 recur) in one of the last ``recurrence_months`` months
+  explains today's excess up to its size (support fees, commitment purchases, SaaS licences and
+  tax rows on the 1st). A charge is read from raw costs, not from the detector's verdicts: the
+  part of a day's cost above the centred median of its fortnight, where it stands out of the
+  variation around it (``recurrence_min_pct``, ``recurrence_min_z``; no money floor). So a charge
+  in a series' unjudged first days counts, and in a series that costs nothing on other days
+  (intermittent: a SaaS fee alone) the whole amount is the charge. Only the excess beyond what
+  recurred is judged: a charge that triples is reported for the increase, against the usual
+  charge, with the charge's own month-to-month variation (``recurrence_scale``) added to the noise.
 
 Cost noise is multiplicative, so z-scores are taken on log(actual / expected) over a noise scale
 of 1.4826 x the median |log ratio| of the last ``scale_window`` days, widened for the number of
@@ -37,8 +44,10 @@ last 30 days (``zscore``), an Isolation Forest over scale-free features (``isola
 the percentage over expected. A candidate is reported from ``min_score`` (drifts: always).
 
 Known limits: the first time a monthly charge appears in the data (no earlier month to compare)
-it is reported like any spike; series that are mostly zero (intermittent usage) have an expected
-cost of 0, so every material charge of theirs is reported; credits (negative costs) never are.
+it is reported like any spike once the series is past ``min_history_days`` (run with two months
+of lookback); a one-off charge of an otherwise empty series is expected at 0 and reported when
+material, as intended for a new purchase; a jump that repeats on the same day within
+``recurrence_months`` months is taken as recurring; credits (negative costs) are never reported.
 """
 
 from __future__ import annotations
@@ -88,6 +97,11 @@ class AnomalyConfig:
     min_relative_scale: float = 0.05  # noise is never assumed below 5 % of expected
     recurrence_months: int = 2  # 0 disables the day-of-month model
     recurrence_tolerance_days: int = 1
+    # a past day is a charge from +15 % over its fortnight's median and a log ratio of 3 noise units
+    # (looser than the report gates, so that a charge reported when it grows was a charge before)
+    recurrence_min_pct: float = 15.0
+    recurrence_min_z: float = 3.0
+    recurrence_scale: float = 0.1  # month-to-month variation of a recurring charge (log sigma, as monthly)
     # --- classic z-score of the residual (a vote, as in the seed systems)
     zscore_window: int = 30
     zscore_threshold: float = 3.0
@@ -256,43 +270,56 @@ def _level(deseasonalised: np.ndarray, config: AnomalyConfig) -> tuple[np.ndarra
     return level, level * growth ** ((window + 1) / (2 * span))
 
 
-def _month_back(steps: pd.DatetimeIndex, months: int) -> np.ndarray:
-    """Position of the same day-of-month ``months`` earlier (month ends map to month ends), -1 if none."""
-    back = steps - pd.DateOffset(months=months)
+def _month_anchors(steps: pd.DatetimeIndex, months: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Today's day of the month ``months`` earlier, as (position, year x 12 + month) per step; the
+    position may fall before the data. Two anchors: the same day number (clamped to that month's
+    last day: Mar 30 -> Feb 28) and, for the last day of a month, that month's last day too
+    (Apr 30 -> Mar 31), so that "the 31st or the last day", "the 30th" and "the 29th" each map
+    onto themselves (with the tolerance of a day)."""
+    anchors = [steps - pd.DateOffset(months=months)]
     if steps.freq is not None and steps.freq.name == "D":
         month_ends = (steps.to_period("M") - months).to_timestamp(how="end").normalize()
-        back = back.where(~steps.is_month_end, month_ends)
-    position = (back - steps[0]) // pd.Timedelta(steps.freq)
-    return np.where(back >= steps[0], np.asarray(position, dtype=np.int64), -1)
+        anchors.append(anchors[0].where(~steps.is_month_end, month_ends))
+    step = pd.Timedelta(steps.freq)
+    return [(np.asarray((back - steps[0]) // step, dtype=np.int64), np.asarray(back.year * 12 + back.month)) for back in anchors]
 
 
-def _recurring_charges(x: np.ndarray, deseasonalised: np.ndarray, factors: np.ndarray, steps: pd.Index,
-                       config: AnomalyConfig) -> np.ndarray:
-    """The part of today's cost explained by a charge on the same day of a previous month.
-
-    A past day counts as a charge only if it was a material spike in hindsight (vs the centred
-    median of its fortnight), so ordinary noise never inflates the expected cost."""
-    n_steps = len(x)
-    if config.recurrence_months <= 0 or n_steps < 2:
-        return np.zeros_like(x)
+def _charges(x: np.ndarray, deseasonalised: np.ndarray, factors: np.ndarray, config: AnomalyConfig) -> np.ndarray:
+    """Each day's charge in hindsight, from its raw cost: the amount above the centred median of its
+    fortnight (weekday pattern put back) where that amount stands out of the day-to-day variation
+    around it (``recurrence_min_pct`` over the median and a log ratio of ``recurrence_min_z`` noise
+    units), else 0. No money floor and no verdict of the detector: a 40-a-month fee is a charge too,
+    and so is one in a series' first days or in a series that is zero on every other day (its
+    median is 0, so its whole cost is the charge)."""
     hindsight = _roll(deseasonalised, 15, "median", 5, shift=0, center=True) * factors
+    hindsight = np.maximum(hindsight, 0.0)  # NaN (too few days around it) stays NaN: no charge
     log_ratio = _log_change(x, hindsight)
     noise = MAD_TO_SIGMA * _roll(np.abs(log_ratio), 29, "median", 5, shift=0, center=True)
     noise = np.maximum(np.nan_to_num(noise, nan=1.0), config.min_relative_scale)
     excess = x - hindsight
-    is_charge = (excess >= config.min_impact) & (_ratio(excess, hindsight) >= config.min_impact_pct / 100) \
-        & (log_ratio >= config.min_robust_z * noise)
-    charge = np.where(is_charge, excess, 0.0)
+    is_charge = (excess > 0) & (excess >= config.recurrence_min_pct / 100 * hindsight) \
+        & (log_ratio >= config.recurrence_min_z * noise)
+    return np.where(is_charge, excess, 0.0)
+
+
+def _recurring_charges(x: np.ndarray, deseasonalised: np.ndarray, factors: np.ndarray, steps: pd.Index,
+                       config: AnomalyConfig) -> np.ndarray:
+    """The largest charge (``_charges``) on today's day of the month (+-``recurrence_tolerance_days``,
+    inside that month) in the previous ``recurrence_months`` months: what today may charge again."""
+    n_steps = len(x)
+    if config.recurrence_months <= 0 or n_steps < 2:
+        return np.zeros_like(x)
+    charge = _charges(x, deseasonalised, factors, config)
     recurring = np.zeros_like(x)
     tolerance = config.recurrence_tolerance_days
     month = np.asarray(steps.year * 12 + steps.month)
     for months in range(1, config.recurrence_months + 1):
-        back = _month_back(steps, months)
-        for offset in range(-tolerance, tolerance + 1):
-            source = back + offset
-            ok = (back >= 0) & (source >= 0) & (source < n_steps)
-            ok[ok] = month[source[ok]] == month[back[ok]]  # the tolerance stays inside that month
-            recurring[ok] = np.maximum(recurring[ok], charge[source[ok]])
+        for back, back_month in _month_anchors(steps, months):
+            for offset in range(-tolerance, tolerance + 1):
+                source = back + offset
+                ok = (source >= 0) & (source < n_steps)
+                ok[ok] = month[source[ok]] == back_month[ok]  # the tolerance stays inside that month
+                recurring[ok] = np.maximum(recurring[ok], charge[source[ok]])
     return recurring
 
 
@@ -323,11 +350,17 @@ def _daily_signals(x: np.ndarray, steps: pd.Index, config: AnomalyConfig) -> dic
     scale = MAD_TO_SIGMA * _roll(np.abs(noise), config.scale_window, "median", 5)
     scale = np.maximum(np.nan_to_num(scale, nan=config.min_relative_scale), config.min_relative_scale)
     scale = scale * _small_sample_factor(_roll(np.isfinite(noise).astype(float), config.scale_window, "sum", 1), config.min_robust_z)
+    # on a day with a recurring charge, the charge's own month-to-month variation (a fee, a tax, a
+    # support plan priced on last month's spend) adds to the day-to-day noise of the base
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.hypot(scale * np.maximum(base, 0.0), config.recurrence_scale * allowance) / expected
+    day_scale = np.where(allowance > 0, np.fmax(scale, spread), scale)
     mean = _roll(noise, config.zscore_window, "mean", 7)
     std = np.maximum(_roll(noise, config.zscore_window, "std", 7), config.min_relative_scale / 2)
     return {
         "x": x, "factors": factors, "deseasonalised": deseasonalised, "level": level, "base": base, "expected": expected,
-        "relative": relative, "log_ratio": log_ratio, "robust_z": log_ratio / scale, "scale": scale, "zscore": (log_ratio - mean) / std,
+        "relative": relative, "log_ratio": log_ratio, "robust_z": log_ratio / day_scale, "scale": scale, "day_scale": day_scale,
+        "zscore": (log_ratio - mean) / std,
         "day_change": _log_change(x, _shift(x, 1)), "week_change": _log_change(x, _shift(x, config.season_length)),
     }
 
@@ -560,7 +593,7 @@ def expected_daily(costs: pd.DataFrame, config: AnomalyConfig = AnomalyConfig())
         signals = _daily_signals(x, panel.steps, config)
         expected = signals["expected"]
         alert_above = np.maximum.reduce([expected + config.min_impact, expected * (1 + config.min_impact_pct / 100),
-                                         expected * np.exp(config.min_robust_z * signals["scale"])])
+                                         expected * np.exp(config.min_robust_z * signals["day_scale"])])
         judged = (np.arange(len(x))[:, None] - panel.first[columns][None, :] >= config.min_history_days) & np.isfinite(expected)
         rows, cols = np.nonzero(judged)
         frames.append(pd.DataFrame({"series": panel.keys[cols + start].to_numpy(), "date": _stamps(panel.steps, tz)[rows],

@@ -8,6 +8,7 @@ it. Only months a change can reach are recomputed:
 - pricing.csv: the windows of rows that appeared, disappeared or changed.
 - fx_rates.csv: the months of changed rates and every later month (they may carry a rate forward).
 - projects.csv: every month (it maps accounts to projects at ingest and gives each project its team).
+- budgets.csv: the months of changed budgets (only the budget tables are recomputed).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finops_pipeline.ingest.errors import InputFileError
-from finops_pipeline.ingest.reference import load_allocation_rules, load_fx_rates, load_pricing
+from finops_pipeline.ingest.reference import load_allocation_rules, load_budgets, load_fx_rates, load_pricing
 
 WATCHED = ("rules.yaml", "pricing.csv", "projects.csv", "fx_rates.csv", "budgets.csv")
 ALL = None  # an open end of a window: every month on that side
@@ -44,6 +45,8 @@ def snapshot(reference_dir: Path) -> dict:
     ]
     pricing, pricing_problems = _load(load_pricing, reference_dir)
     fx, fx_problems = _load(load_fx_rates, reference_dir)
+    # The currency a budget is read in when the file has none does not matter for a diff.
+    budgets, budget_problems = _load(lambda d: load_budgets(d, "USD"), reference_dir)
     return {
         "digests": digests,
         "rules": rules,
@@ -52,6 +55,8 @@ def snapshot(reference_dir: Path) -> dict:
             [r.service, float(r.markup_pct), _iso(r.start), _iso(r.end)] for r in pricing.itertuples()
         ],
         "fx": None if fx_problems else sorted([r.month, r.currency, float(r.rate)] for r in fx.itertuples()),
+        "budgets": None if budget_problems else sorted(
+            [r.project, r.month, float(r.amount), r.currency] for r in budgets.itertuples()),
     }
 
 
@@ -84,6 +89,9 @@ def impacts(old: dict, new: dict) -> list[Impact]:
         elif name == "fx_rates.csv":
             out += _rows_impact(name, ("stg_fx_rates", "int_costs_converted"), old["fx"], new["fx"],
                                 lambda row: (f"{row[0]}-01", None))
+        elif name == "budgets.csv":
+            out += _rows_impact(name, ("stg_budgets",), old.get("budgets"), new.get("budgets"),
+                                lambda row: (f"{row[1]}-01", f"{row[1]}-28"))
         elif name == "projects.csv":
             out.append(Impact(name, ("dim_projects", "stg_billing", "quarantine_billing_rows"), ((ALL, ALL),),
                               "projects.csv maps accounts to projects and projects to teams"))

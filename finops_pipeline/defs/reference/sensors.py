@@ -1,6 +1,6 @@
 """reference_change_sensor: a change of the reference files recomputes the months it can affect.
 
-Edit rules.yaml (or pricing.csv, fx_rates.csv, projects.csv) and, within a minute, one run per
+Edit rules.yaml (or pricing.csv, fx_rates.csv, projects.csv, budgets.csv) and, within a minute, one run per
 contiguous range of affected months is requested. Run keys are derived from the change (a
 generation counter kept in the cursor and the new contents), so a change triggers its runs once,
 however many times a tick is evaluated; changing the file back is a new change.
@@ -61,7 +61,7 @@ def reference_change_sensor(context: SensorEvaluationContext, finops: FinopsReso
         return SkipReason("no reference file changed")
     # A file with errors keeps its last valid content in the cursor, so the eventual fix is
     # compared with what the warehouse was computed from (and not with "unknown": every month).
-    for parsed in ("rules", "pricing", "fx"):
+    for parsed in ("rules", "pricing", "fx", "budgets"):
         if new[parsed] is None:
             new[parsed] = old.get(parsed)
     if new["rule_problems"]:
