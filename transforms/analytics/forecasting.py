@@ -46,7 +46,7 @@ REGRESSION_MIN_TRAIN = 24  # the regression needs two years to learn lags and ca
 REGRESSION_LAGS = 12
 REGRESSION_PENALTY = 10.0  # strong shrinkage: ~20-100 training rows for 12 + 12 coefficients
 WEIGHT_POWER = 2  # weight ~ 1 / sMAPE^2: close runners-up still count, clear losers do not
-SHORT_HISTORY_SIGMA = 0.1  # 10% a month: the least spread assumed from one or two months
+SHORT_HISTORY_SIGMA = 0.1  # 10% a month: the spread assumed from one or two months
 LOG_MIN_SHARE = 0.02  # a month under 2% of its neighbours keeps the history out of log space
 LOG_HEADROOM = 5.0  # log-space paths stay within e^5 (~150x) of the history's range
 
@@ -581,11 +581,12 @@ def _naive_forecast(y: np.ndarray, horizon: int, log_space: bool) -> Forecast:
 
 def _random_walk_sigma(y: np.ndarray, z: np.ndarray, log_space: bool, horizon: int) -> np.ndarray:
     """sigma_h = RMS month-on-month change * sqrt(h). With Student-t quantiles on n - 1 degrees
-    of freedom, the 80% interval held 80-82% of M3 actuals from 3-8 month histories. One or
-    two months cannot show how costs move, so there the change is at least SHORT_HISTORY_SIGMA
-    (of the typical monthly cost)."""
+    of freedom, the 80% interval held 80-82% of M3 actuals from 3-8 month histories. One or two
+    months cannot show how costs move (and a first month is often partial: 500 then 1,000 is no
+    doubling trend), so there the change is SHORT_HISTORY_SIGMA of the typical monthly cost."""
     size = 1.0 if log_space else _typical_size(y)
-    change = float(np.sqrt(np.mean(np.diff(z) ** 2)) / size) if z.size > 1 else 0.0
-    if z.size < 3 and np.any(y != 0):
-        change = max(change, SHORT_HISTORY_SIGMA)
+    if z.size < 3:
+        change = SHORT_HISTORY_SIGMA if np.any(y != 0) else 0.0
+    else:
+        change = float(np.sqrt(np.mean(np.diff(z) ** 2)) / size)
     return change * np.sqrt(np.arange(1, horizon + 1))
