@@ -34,6 +34,7 @@ dev: $(STAMP)
 
 # Heavy measurements, never part of `make test`; results in docs/performance.md and docs/accuracy.md.
 bench: bench-ingest bench-forecast bench-anomalies
+	$(BIN)/python -m benchmarks.accuracy_doc > docs/accuracy.md
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m benchmarks.run_ingest_benchmark
@@ -42,7 +43,7 @@ bench-forecast: $(STAMP)
 	$(BIN)/python -m benchmarks.forecast_m3 --jobs 2
 
 bench-anomalies: $(STAMP)
-	$(BIN)/python -m benchmarks.anomaly_benchmark
+	$(BIN)/python -m benchmarks.anomaly_benchmark --doc docs/accuracy_anomalies.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check finops_pipeline transforms tests benchmarks

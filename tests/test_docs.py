@@ -38,3 +38,11 @@ def test_allocation_doc_is_generated_from_the_sample_data():
     assert (ROOT / "docs" / "allocation.md").read_text() == render(), (
         "docs/allocation.md is stale: run `python -m finops_pipeline.allocation_report > docs/allocation.md`"
     )
+
+
+def test_accuracy_doc_is_assembled_from_the_benchmark_sections():
+    from benchmarks.accuracy_doc import render
+
+    assert (ROOT / "docs" / "accuracy.md").read_text() == render(), (
+        "docs/accuracy.md is stale: run `python -m benchmarks.accuracy_doc > docs/accuracy.md`"
+    )
