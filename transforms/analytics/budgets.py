@@ -142,10 +142,11 @@ def build_budget_vs_actual(
 
 def _status(frame: pd.DataFrame, thresholds: BudgetThresholds) -> pd.Series:
     budget = frame["budget"]
-    over = frame["actual"] > budget
-    projected_over = frame["is_open_month"] & (frame["projected_month_end"] > budget)
+    limit = budget.fillna(np.inf)  # no budget: never over (the status is null anyway)
+    over = frame["actual"] > limit
+    projected_over = frame["is_open_month"] & (frame["projected_month_end"] > limit)
     # pct_used rounded to 1e-9 %: 0.99 of 1.10 is 90 %, not 89.99999999999999 %
-    used = np.round(frame["actual"] / budget.where(budget != 0) * 100, 9)
+    used = np.round(frame["actual"] / limit.where(limit != 0, np.inf) * 100, 9)
     warning = used >= thresholds.warning_pct
     status = np.select([over, projected_over, warning], ["over", "projected_over", "warning"], default="under")
     return pd.Series(status, index=frame.index, dtype="str").where(budget.notna())
