@@ -38,9 +38,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\nRun {outcome.run_id} FAILED:", file=sys.stderr)
         for failure in outcome.failures:
             print(f"  - {failure}", file=sys.stderr)
-        return 2
-    print(f"Run {outcome.run_id} succeeded: {len(outcome.months)} month(s) materialized.")
-    return 0
+    else:
+        print(f"Run {outcome.run_id} succeeded: {len(outcome.months)} month(s) materialized.")
+    _send_alerts(outcome)
+    return 0 if outcome.success else 2
+
+
+def _send_alerts(outcome) -> None:
+    """What the alert sensors do, once, so `finops run` alone gives the whole experience."""
+    from datetime import datetime, timezone
+
+    from finops_pipeline.alerts import delivery, outbox
+    from finops_pipeline.alerts.outbox import Alert
+    from finops_pipeline.warehouse.engine import make_engine
+
+    settings = load_settings()
+    engine = make_engine(settings.warehouse_url)
+    new = {}
+    if outcome.success:
+        new = delivery.fill(engine, settings)
+    else:
+        outbox.write(engine, [Alert(kind="run_failure", dedup_key=f"run_failure:{outcome.run_id}", payload={
+            "run_id": outcome.run_id, "job_name": "monthly_costs_job",
+            "failed_steps": [f.split(":", 1)[0] for f in outcome.failures],
+            "error": "; ".join(f.split(":", 1)[-1].strip() for f in outcome.failures)[:1500],
+            "partition_range": f"{outcome.months[0]}..{outcome.months[-1]}",
+        })], datetime.now(timezone.utc))
+    report = delivery.deliver(engine, settings)
+    kinds = ", ".join(f"{n} {k}" for k, n in new.items() if n) or "none new"
+    print(f"Alerts: {kinds}; {report.summary()}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

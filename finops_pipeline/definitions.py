@@ -2,6 +2,13 @@
 
 from dagster import Definitions
 
+from finops_pipeline.defs.alerts.sensors import (
+    alert_delivery_sensor,
+    alert_outbox_sensor,
+    run_failure_alert_sensor,
+    weekly_digest_job,
+    weekly_digest_schedule,
+)
 from finops_pipeline.defs.analytics.assets import (
     fct_budget_vs_actual,
     fct_cost_anomalies,
@@ -16,7 +23,8 @@ from finops_pipeline.defs.costs.assets import (
     int_costs_allocated,
     int_costs_converted,
 )
-from finops_pipeline.defs.jobs import all_jobs, all_schedules
+from finops_pipeline.defs.jobs import all_jobs
+from finops_pipeline.defs.landing.sensors import landing_sensor
 from finops_pipeline.defs.reference.assets import (
     dim_projects,
     stg_allocation_rules,
@@ -25,6 +33,7 @@ from finops_pipeline.defs.reference.assets import (
     stg_pricing,
 )
 from finops_pipeline.defs.reference.sensors import reference_change_sensor
+from finops_pipeline.defs.schedules import nightly_schedule
 from finops_pipeline.resources import FinopsResource
 
 defs = Definitions(
@@ -45,8 +54,14 @@ defs = Definitions(
         fct_cost_anomalies,
         fct_cost_forecasts,
     ],
-    jobs=all_jobs,
-    schedules=all_schedules,
-    sensors=[reference_change_sensor],
+    jobs=[*all_jobs, weekly_digest_job],
+    schedules=[nightly_schedule, weekly_digest_schedule],
+    sensors=[
+        landing_sensor,
+        reference_change_sensor,
+        alert_outbox_sensor,
+        alert_delivery_sensor,
+        run_failure_alert_sensor,
+    ],
     resources={"finops": FinopsResource()},
 )

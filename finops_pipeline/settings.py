@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DATA_DIR = "data/sample"
 DEFAULT_TAG_KEYS = "project,Project,app"
@@ -27,6 +28,15 @@ class Settings:
     anomaly_min_impact: float = 50.0  # reporting-currency units a day
     anomaly_min_impact_pct: float = 30.0
     anomaly_monthly_min_impact: float = 500.0
+    # Slack: secrets stay out of reprs and logs.
+    slack_webhook_url: str | None = field(default=None, repr=False)
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_channel: str | None = None
+    slack_base_url: str | None = None
+    dagster_url: str | None = None
+    api_url: str | None = None
+    alert_min_severity: str = "medium"
+    alert_max_age_days: int = 7
 
     def anomaly_config(self):
         """The detector's thresholds, with the two gates users tune most taken from the settings."""
@@ -72,7 +82,29 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
         anomaly_min_impact=_number(env, "FINOPS_ANOMALY_MIN_IMPACT", 50.0, 0.0, 1e12),
         anomaly_min_impact_pct=_number(env, "FINOPS_ANOMALY_MIN_IMPACT_PCT", 30.0, 0.0, 1e6),
         anomaly_monthly_min_impact=_number(env, "FINOPS_ANOMALY_MONTHLY_MIN_IMPACT", 500.0, 0.0, 1e12),
+        slack_webhook_url=_text(env, "SLACK_WEBHOOK_URL"),
+        slack_bot_token=_text(env, "SLACK_BOT_TOKEN"),
+        slack_channel=_text(env, "SLACK_CHANNEL"),
+        slack_base_url=_text(env, "FINOPS_SLACK_BASE_URL"),
+        dagster_url=(_text(env, "FINOPS_DAGSTER_URL") or "").rstrip("/") or None,
+        api_url=(_text(env, "FINOPS_API_URL") or "").rstrip("/") or None,
+        alert_min_severity=_severity(env),
+        alert_max_age_days=int(_number(env, "FINOPS_ALERT_MAX_AGE_DAYS", 7, 1, 3650, whole=True)),
     )
+
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    return (env.get(name) or "").strip() or None
+
+
+def _severity(env: Mapping[str, str]) -> str:
+    value = (_text(env, "FINOPS_ALERT_MIN_SEVERITY") or "medium").lower()
+    if value not in SEVERITIES:
+        raise ValueError(f"FINOPS_ALERT_MIN_SEVERITY={value!r} is not a severity; use one of {', '.join(SEVERITIES)}")
+    return value
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, whole: bool = False) -> float:
@@ -98,4 +130,48 @@ def sensor_interval_seconds(environ: Mapping[str, str] | None = None) -> int:
         value = int(text)
     except ValueError as exc:
         raise ValueError(f"FINOPS_REFERENCE_SENSOR_INTERVAL_SECONDS={text!r} is not a whole number of seconds") from exc
+    return max(value, 1)
+
+
+DEFAULT_NIGHTLY_CRON = "0 2 * * *"
+DEFAULT_NIGHTLY_TIMEZONE = "UTC"
+
+
+def nightly_cron(environ: Mapping[str, str] | None = None) -> str:
+    """FINOPS_NIGHTLY_CRON (default "0 2 * * *"): a five-field cron string Dagster accepts."""
+    env = os.environ if environ is None else environ
+    text = (env.get("FINOPS_NIGHTLY_CRON") or "").strip() or DEFAULT_NIGHTLY_CRON
+    from dagster._utils.schedules import is_valid_cron_string  # Dagster's own check, so it accepts what Dagster runs
+
+    if not is_valid_cron_string(text):
+        raise ValueError(
+            f"FINOPS_NIGHTLY_CRON={text!r} is not a valid cron schedule; use five fields "
+            f"(minute hour day-of-month month day-of-week), e.g. {DEFAULT_NIGHTLY_CRON!r}"
+        )
+    return text
+
+
+def nightly_timezone(environ: Mapping[str, str] | None = None) -> str:
+    """FINOPS_NIGHTLY_TIMEZONE (default "UTC"): an IANA timezone name, e.g. "Europe/Paris"."""
+    env = os.environ if environ is None else environ
+    text = (env.get("FINOPS_NIGHTLY_TIMEZONE") or "").strip() or DEFAULT_NIGHTLY_TIMEZONE
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"FINOPS_NIGHTLY_TIMEZONE={text!r} is not a known timezone; use an IANA name such as "
+            f"'UTC', 'Europe/Paris' or 'America/New_York'"
+        ) from exc
+    return text
+
+
+def landing_sensor_interval_seconds(environ: Mapping[str, str] | None = None) -> int:
+    """FINOPS_LANDING_SENSOR_INTERVAL_SECONDS (default 60). Read when the code location loads:
+    Dagster fixes a sensor's minimum interval at definition time."""
+    env = os.environ if environ is None else environ
+    text = env.get("FINOPS_LANDING_SENSOR_INTERVAL_SECONDS") or "60"
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise ValueError(f"FINOPS_LANDING_SENSOR_INTERVAL_SECONDS={text!r} is not a whole number of seconds") from exc
     return max(value, 1)

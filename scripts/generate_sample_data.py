@@ -205,6 +205,7 @@ AZURE_SUB_ID = {k: guid(v[0]) for k, v in AZURE_SUBS.items()}
 AZURE_REGIONS = {"westeurope": "West Europe", "northeurope": "North Europe", "eastus": "East US"}
 
 GPU_SPIKE_DAYS = (date(2026, 3, 10), date(2026, 3, 12))
+LOAD_TEST_START = date(2026, 11, 16)  # mobile-api's forgotten load-test fleet, still running at the data's end
 STORAGE_STEP_DAY = date(2026, 7, 1)
 STORAGE_STEP_FACTOR = 2.6
 RI_START = date(2026, 1, 1)  # checkout's RDS instance is covered by a reserved instance from here
@@ -285,6 +286,11 @@ def aws_resources() -> list[Resource]:
     for i in range(8):
         out.append(r("ml-training", ec2, "Compute", "us-west-2", f"i-0f4d{i:02d}7b2c91e5a38{i}", {"project": "ml-training", "env": "dev"},
                      1150, "fixed", start=GPU_SPIKE_DAYS[0], end=GPU_SPIKE_DAYS[1], growth=0.0))
+    # mobile-api's load-test fleet, started on 2026-11-16 and never stopped: an open anomaly and a
+    # projected budget overrun in the open month, so the demo has something current to alert on
+    for i in range(8):
+        out.append(r("mobile-api", ec2, "Compute", "us-east-1", f"i-0b1e{i:02d}c4d8a7f3e29{i}", {"project": "mobile-api", "env": "loadtest"},
+                     130, "fixed", start=LOAD_TEST_START, growth=0.0))
     return out
 
 
@@ -901,7 +907,7 @@ def is_anomaly(row: Row) -> float:
     res = row.res
     if res is None:
         return 0.0
-    if res.start == GPU_SPIKE_DAYS[0] and res.end == GPU_SPIKE_DAYS[1]:
+    if (res.start == GPU_SPIKE_DAYS[0] and res.end == GPU_SPIKE_DAYS[1]) or res.start == LOAD_TEST_START:
         return 1.0
     if res.step and row.day >= res.step[0] and row.category == "Usage":
         return 1.0 - 1.0 / res.step[1]
@@ -1302,6 +1308,9 @@ reference/
 - **ml-training GPU spike**: eight extra p4d instances on AWS (us-west-2) on 2026-03-10..12
   (~20k USD in three days).
 - **data-platform storage step**: S3 bucket `acme-datalake-raw` costs 2.6x from 2026-07-01 on.
+- **mobile-api load-test fleet**: eight c6i instances (us-east-1, tag `env: loadtest`) started on
+  2026-11-16 and still running at the end of the data (~980 USD a day): an open anomaly and a
+  projected budget overrun in the open month.
 - New and retired resources: a Redshift namespace from 2026-02, the legacy search stack ends
   2026-01-31, sandbox VMs come and go.
 - Budgets are flat per calendar quarter, 20% above the anomaly-free cost of the quarter's

@@ -1,6 +1,6 @@
-"""Jobs and schedules over the monthly assets."""
+"""The job over the monthly assets (its schedule is in schedules.py, its sensors beside their inputs)."""
 
-from dagster import AssetSelection, DefaultScheduleStatus, build_schedule_from_partitioned_job, define_asset_job
+from dagster import AssetSelection, define_asset_job
 
 from finops_pipeline.defs.partitions import billing_month_partitions
 
@@ -14,15 +14,4 @@ monthly_costs_job = define_asset_job(
     "the analytics over all months.",
 )
 
-# Re-loads the open month every night (providers restate it); older months change only
-# through a backfill or, later, the landing sensor.
-nightly_open_month_schedule = build_schedule_from_partitioned_job(
-    monthly_costs_job,
-    hour_of_day=2,
-    minute_of_hour=0,
-    name="nightly_open_month_schedule",
-    default_status=DefaultScheduleStatus.STOPPED,
-)
-
 all_jobs = [monthly_costs_job]
-all_schedules = [nightly_open_month_schedule]

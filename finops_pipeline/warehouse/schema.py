@@ -388,3 +388,26 @@ fct_cost_drivers = Table(
     _loaded_at(),
     comment="Month-over-month cost change decomposed by dimension (waterfall-ready).",
 )
+
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    _text("alert_id", "Stable id of the alert (a hash of dedup_key)", nullable=False),
+    _text("kind", "anomaly, budget, run_failure or digest", nullable=False),
+    _text("dedup_key", "What makes the alert unique, e.g. anomaly:<id>:<severity>, budget:<project>:<month>:<status>; "
+          "an alert is written once per key", nullable=False),
+    _text("thread_key", "Alerts with the same thread key are posted in one Slack thread (follow-ups of an anomaly)"),
+    _text("payload", "The alert's facts as JSON (what the Slack message is rendered from)", nullable=False),
+    _text("status", "pending, sending (claimed by a deliverer), sent, failed (retried on the next tick) or skipped "
+          "(no Slack configured)", nullable=False),
+    Column("attempts", Integer, nullable=False, comment="Delivery attempts so far (each with its own retries on 429/5xx)"),
+    _text("last_error", "Why the last attempt failed, or why the alert was skipped"),
+    Column("created_at", DateTime(timezone=True), nullable=False, comment="When the alert was written (UTC)"),
+    Column("claimed_at", DateTime(timezone=True), comment="When a deliverer last claimed it (a stale claim is retried)"),
+    Column("sent_at", DateTime(timezone=True), comment="When Slack accepted it (UTC)"),
+    _text("slack_ts", "Slack message ts (bot token mode): the thread follow-ups are posted in"),
+    comment="Alerts are written here first and delivered to Slack second: a crash in between loses nothing and "
+    "sends nothing twice.",
+)
+Index("ux_alert_outbox_dedup_key", alert_outbox.c.dedup_key, unique=True)
+Index("ix_alert_outbox_status", alert_outbox.c.status)

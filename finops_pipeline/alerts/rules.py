@@ -1,0 +1,143 @@
+"""Which alerts the current tables call for (the alert rules), as outbox entries.
+
+- anomaly: one alert per anomaly episode (consecutive anomalous days of one series; the service
+  level preferred over the project total it explains) when it is first reported with a severity
+  at or above FINOPS_ALERT_MIN_SEVERITY, while it is open and recent (its period within
+  FINOPS_ALERT_MAX_AGE_DAYS of the latest data, so a first run over years of history does not
+  page anyone about last spring); a follow-up only when its severity escalates, in the same
+  thread; none once it is acknowledged or resolved.
+- budget: one alert per (project, month, status) when a project of the latest month is at
+  warning, over or projected_over.
+- run_failure and digest alerts are built where they happen (the run-failure sensor and the
+  weekly digest job).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from finops_pipeline.alerts.outbox import Alert, existing_keys
+from finops_pipeline.settings import SEVERITIES, Settings
+from finops_pipeline.warehouse import schema
+from finops_pipeline.warehouse.engine import ensure_tables
+
+BUDGET_STATUSES = ("warning", "projected_over", "over")
+
+
+def _read(engine: Engine, table) -> pd.DataFrame:
+    ensure_tables(engine)
+    with engine.connect() as conn:
+        return pd.read_sql(select(table), conn)
+
+
+def _owners(engine: Engine) -> dict[str, str]:
+    projects = _read(engine, schema.dim_projects)
+    return dict(zip(projects["project"], projects["owner"])) if len(projects) else {}
+
+
+def _money(value) -> float | None:
+    return None if value is None or pd.isna(value) else round(float(value), 2)
+
+
+def _episodes(candidates: pd.DataFrame) -> pd.DataFrame:
+    """One row per episode: consecutive anomalous days of a series are one event (a level shift
+    still going on must not page every day). The row kept is the episode's most severe (latest
+    on ties); `episode_id` is the anomaly id of its first day, `days` its length so far.
+    A project-level day that a service-level anomaly of the same project explains is dropped:
+    the service message is the one a person can act on."""
+    frame = candidates.copy()
+    frame["day"] = pd.to_datetime(frame["period_start"])
+    services = frame[frame["service_name"].notna()]
+    covered = set(zip(services["project"], services["day"]))
+    frame = frame[frame["service_name"].notna() | ~pd.Series(list(zip(frame["project"], frame["day"])),
+                                                            index=frame.index).isin(covered)]
+    frame = frame.sort_values(["grain", "project", "service_name", "day"], na_position="first")
+    keys = [frame["grain"], frame["project"], frame["service_name"].fillna("")]
+    gap = frame.groupby(keys)["day"].diff()
+    step = np.where(frame["grain"] == "monthly", pd.Timedelta(days=31), pd.Timedelta(days=1))
+    frame["episode"] = (gap.isna() | (gap > step)).cumsum()
+    frame["episode_id"] = frame.groupby("episode")["anomaly_id"].transform("first")
+    frame["days"] = frame.groupby("episode")["anomaly_id"].transform("size")
+    frame["rank"] = frame["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
+    return frame.sort_values(["rank", "day"]).groupby("episode").tail(1)
+
+
+def anomaly_alerts(engine: Engine, settings: Settings) -> list[Alert]:
+    anomalies = _read(engine, schema.fct_cost_anomalies)
+    if anomalies.empty:
+        return []
+    latest = pd.to_datetime(anomalies["period_start"]).max()
+    daily = _read_latest_day(engine) or latest
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    minimum = rank[settings.alert_min_severity]
+    recent = pd.to_datetime(anomalies["period_start"]) >= daily - pd.Timedelta(days=settings.alert_max_age_days)
+    # A monthly anomaly is about the last complete month, which ends before the daily window.
+    recent |= (anomalies["grain"] == "monthly") & (pd.to_datetime(anomalies["period_start"]) >= daily - pd.offsets.MonthBegin(2))
+    candidates = anomalies[(anomalies["status"] == "open") & recent & (anomalies["severity"].map(rank) >= minimum)]
+    if candidates.empty:
+        return []
+    alerted: dict[str, int] = {}  # episode (first anomaly id) -> highest severity already alerted
+    for key in existing_keys(engine, "anomaly"):
+        _, episode_id, severity = key.split(":")
+        alerted[episode_id] = max(alerted.get(episode_id, -1), rank[severity])
+    owners = _owners(engine)
+    out = []
+    for row in _episodes(candidates).itertuples():
+        before = alerted.get(row.episode_id)
+        if before is not None and row.rank <= before:
+            continue  # already alerted at this severity or higher: only an escalation is news
+        out.append(Alert(
+            kind="anomaly",
+            dedup_key=f"anomaly:{row.episode_id}:{row.severity}",
+            thread_key=f"anomaly:{row.episode_id}",
+            payload={
+                "anomaly_id": row.anomaly_id, "grain": row.grain,
+                "period_start": pd.Timestamp(row.period_start).strftime("%Y-%m-%d"),
+                "days": int(row.days),
+                "project": row.project, "team": _text(row.team), "owner": owners.get(row.project),
+                "service_name": _text(row.service_name), "actual_cost": _money(row.actual_cost),
+                "expected_cost": _money(row.expected_cost), "impact": _money(row.impact),
+                "impact_pct": None if pd.isna(row.impact_pct) else round(float(row.impact_pct), 1),
+                "severity": row.severity, "score": round(float(row.score), 3), "methods": row.methods,
+                "root_cause": json.loads(row.root_cause) if isinstance(row.root_cause, str) else [],
+                "currency": row.reporting_currency,
+                "escalated_from": SEVERITIES[before] if before is not None else None,
+            },
+        ))
+    return out
+
+
+def _read_latest_day(engine: Engine):
+    t = schema.fct_costs_daily
+    with engine.connect() as conn:
+        value = conn.execute(select(func.max(t.c.charge_date))).scalar()
+    return pd.Timestamp(value) if value is not None else None
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def budget_alerts(engine: Engine, settings: Settings) -> list[Alert]:
+    budgets = _read(engine, schema.fct_budget_vs_actual)
+    if budgets.empty:
+        return []
+    latest = budgets[(budgets["billing_month"] == budgets["billing_month"].max())
+                     & budgets["status"].isin(BUDGET_STATUSES)]
+    owners = _owners(engine)
+    return [Alert(
+        kind="budget",
+        dedup_key=f"budget:{row.project}:{row.billing_month}:{row.status}",
+        thread_key=f"budget:{row.project}:{row.billing_month}",
+        payload={
+            "project": row.project, "team": _text(row.team), "owner": owners.get(row.project),
+            "billing_month": row.billing_month, "status": row.status, "budget": _money(row.budget),
+            "actual": _money(row.actual), "pct_used": None if pd.isna(row.pct_used) else round(float(row.pct_used), 1),
+            "projected_month_end": _money(row.projected_month_end), "currency": row.reporting_currency,
+            "warning_pct": settings.budget_warning_pct,
+        },
+    ) for row in latest.itertuples()]

@@ -1,0 +1,1 @@
+"""The landing sensor: new, restated or deleted billing exports re-load their months."""
