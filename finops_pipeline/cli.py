@@ -107,6 +107,35 @@ def _quiet_known_warnings() -> None:
     warnings.filterwarnings("ignore", category=BetaWarning)
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """The outbox as a table, and with --deliver a delivery attempt now (what the sensor does)."""
+    import json
+
+    from sqlalchemy import select
+
+    from finops_pipeline.alerts import delivery
+    from finops_pipeline.alerts.messages import render
+    from finops_pipeline.warehouse import schema
+    from finops_pipeline.warehouse.engine import ensure_tables, make_engine
+
+    settings = load_settings()
+    engine = make_engine(settings.warehouse_url)
+    ensure_tables(engine)
+    if args.deliver:
+        print(f"delivery: {delivery.deliver(engine, settings).summary()}")
+    t = schema.alert_outbox
+    with engine.connect() as conn:
+        rows = conn.execute(select(t).order_by(t.c.created_at.desc()).limit(args.limit)).all()
+    if not rows:
+        print("The outbox is empty: no alert has been called for yet.")
+    for row in rows:
+        print(f"{row.created_at:%Y-%m-%d %H:%M}  {row.status:<8} {row.kind:<11} {row.dedup_key}"
+              + (f"  ({row.last_error})" if row.last_error else ""))
+        if args.preview:
+            print("    " + render(row.kind, json.loads(row.payload), delivery.links(settings))["text"])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops", description="FinOps pipeline: billing exports to cost tables.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", parents=[common], help="check inputs and reference files without running")
     validate.set_defaults(func=cmd_validate)
+
+    alerts = sub.add_parser("alerts", parents=[common], help="list the alert outbox (what was sent, failed, skipped)")
+    alerts.add_argument("--preview", action="store_true", help="print each alert's one-line Slack text")
+    alerts.add_argument("--deliver", action="store_true", help="deliver due alerts now, as the delivery sensor does")
+    alerts.add_argument("--limit", type=int, default=20, help="newest N alerts (default 20)")
+    alerts.set_defaults(func=cmd_alerts)
     return parser
 
 

@@ -63,6 +63,9 @@ def _anomaly(p: dict, links: dict) -> tuple[str, list[dict]]:
     title = f"Cost anomaly — {severity}" + (f" (escalated from {escalated})" if escalated else "")
     scope = " / ".join(x for x in (p.get("project"), p.get("service_name")) if x) or "(unknown project)"
     when = _period(p)
+    days = p.get("days") or 1
+    if days > 1:  # an episode: consecutive anomalous days of one series, alerted once
+        when += f" (anomalous {days} {'months' if p.get('grain') == 'monthly' else 'days'} in a row so far)"
     impact = _signed(p.get("impact"), currency)
     if _number(p.get("impact_pct")) is not None:
         impact += f" ({_pct(p.get('impact_pct'), signed=True)})"
