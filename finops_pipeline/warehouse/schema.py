@@ -411,3 +411,18 @@ alert_outbox = Table(
 )
 Index("ux_alert_outbox_dedup_key", alert_outbox.c.dedup_key, unique=True)
 Index("ix_alert_outbox_status", alert_outbox.c.status)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _text("token_id", "Public id of the token (the part before the dot; safe to show)", nullable=False),
+    _text("name", "Who or what the token is for", nullable=False),
+    _text("role", "viewer (read), analyst (read + acknowledge anomalies) or admin (everything)", nullable=False),
+    _text("scopes", "JSON: {\"projects\": [...], \"teams\": [...]}; empty = every project (admin tokens are never scoped)"),
+    _text("token_hash", "SHA-256 of the secret part; the token itself is shown once and never stored", nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, comment="When the token was created (UTC)"),
+    Column("last_used_at", DateTime(timezone=True), comment="Last authenticated request (UTC)"),
+    Column("revoked_at", DateTime(timezone=True), comment="When it was revoked; a revoked token is refused"),
+    comment="Read API bearer tokens (finops api-token create | list | revoke).",
+)
+Index("ux_api_tokens_token_id", api_tokens.c.token_id, unique=True)
