@@ -46,11 +46,20 @@ def run_months(months: list[str], log_level: str = "INFO") -> RunOutcome:
             raise_on_error=False,
         )
     failures = [
-        f"{event.step_key}: {event.step_failure_data.error.message.strip() if event.step_failure_data.error else ''}"
+        f"{event.step_key}: {root_error_message(event.step_failure_data.error) if event.step_failure_data.error else ''}"
         for event in result.all_events
         if event.is_step_failure
     ]
     return RunOutcome(_range(first, last), result.success, result.run_id, failures)
+
+
+def root_error_message(error) -> str:
+    """The message a person needs: Dagster wraps an unexpected exception in "Error occurred while
+    executing op ..."; the real cause is at the end of the `cause` chain. A `Failure` raised on
+    purpose carries its own message and has no cause."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def _range(first: str, last: str) -> list[str]:

@@ -76,7 +76,8 @@ def deliver(engine: Engine, settings: Settings, sender: SlackSender | None = Non
             outbox.finish(engine, row["alert_id"], "sent", _now(), slack_ts=result.ts)
             report.sent += 1
         else:
-            outbox.finish(engine, row["alert_id"], "failed", _now(), error=result.error)
+            error = result.error if result.retryable else f"not retried (fix the Slack settings): {result.error}"
+            outbox.finish(engine, row["alert_id"], "failed", _now(), error=error, give_up=not result.retryable)
             report.failed += 1
             report.errors.append(f"{row['kind']} {row['dedup_key']}: {result.error}")
             log.warning("alert %s not delivered (attempt %d): %s", row["dedup_key"], row["attempts"] + 1, result.error)

@@ -91,8 +91,12 @@ def claim(engine: Engine, row: dict, now: datetime) -> bool:
 
 
 def finish(engine: Engine, alert_id: str, status: str, now: datetime, error: str | None = None,
-           slack_ts: str | None = None) -> None:
+           slack_ts: str | None = None, give_up: bool = False) -> None:
+    """Record an attempt's outcome; `give_up` (a permanent error such as invalid_auth) stops the
+    retries: the alert stays `failed` with the reason until a person looks."""
     values = {"status": status, "last_error": error}
+    if give_up:
+        values["attempts"] = MAX_ATTEMPTS
     if status == "sent":
         values.update(sent_at=now, slack_ts=slack_ts)
     with engine.connect().execution_options(writer=True) as conn, conn.begin():

@@ -43,18 +43,19 @@ def _money(value) -> float | None:
     return None if value is None or pd.isna(value) else round(float(value), 2)
 
 
-def _episodes(candidates: pd.DataFrame) -> pd.DataFrame:
-    """One row per episode: consecutive anomalous days of a series are one event (a level shift
-    still going on must not page every day). The row kept is the episode's most severe (latest
-    on ties); `episode_id` is the anomaly id of its first day, `days` its length so far.
-    A project-level day that a service-level anomaly of the same project explains is dropped:
-    the service message is the one a person can act on."""
-    frame = candidates.copy()
+def _episodes(anomalies: pd.DataFrame) -> pd.DataFrame:
+    """Every anomaly row with its episode: consecutive anomalous days (months) of one series are
+    one event, so a level shift still going on does not page every day. Episodes are built over
+    the whole table — whatever a row's severity, status or age — so an episode keeps the id of its
+    first day however the alert window slides or a day is re-rated. A project-level day that a
+    service-level anomaly of the same project explains is dropped: the service message is the one
+    a person can act on."""
+    frame = anomalies.copy()
     frame["day"] = pd.to_datetime(frame["period_start"])
     services = frame[frame["service_name"].notna()]
     covered = set(zip(services["project"], services["day"]))
-    frame = frame[frame["service_name"].notna() | ~pd.Series(list(zip(frame["project"], frame["day"])),
-                                                            index=frame.index).isin(covered)]
+    explained = pd.Series(list(zip(frame["project"], frame["day"])), index=frame.index).isin(covered)
+    frame = frame[frame["service_name"].notna() | ~explained]
     frame = frame.sort_values(["grain", "project", "service_name", "day"], na_position="first")
     keys = [frame["grain"], frame["project"], frame["service_name"].fillna("")]
     gap = frame.groupby(keys)["day"].diff()
@@ -63,30 +64,31 @@ def _episodes(candidates: pd.DataFrame) -> pd.DataFrame:
     frame["episode_id"] = frame.groupby("episode")["anomaly_id"].transform("first")
     frame["days"] = frame.groupby("episode")["anomaly_id"].transform("size")
     frame["rank"] = frame["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
-    return frame.sort_values(["rank", "day"]).groupby("episode").tail(1)
+    return frame
 
 
 def anomaly_alerts(engine: Engine, settings: Settings) -> list[Alert]:
     anomalies = _read(engine, schema.fct_cost_anomalies)
     if anomalies.empty:
         return []
-    latest = pd.to_datetime(anomalies["period_start"]).max()
-    daily = _read_latest_day(engine) or latest
+    daily = _read_latest_day(engine) or pd.to_datetime(anomalies["period_start"]).max()
     rank = {s: i for i, s in enumerate(SEVERITIES)}
-    minimum = rank[settings.alert_min_severity]
-    recent = pd.to_datetime(anomalies["period_start"]) >= daily - pd.Timedelta(days=settings.alert_max_age_days)
+    frame = _episodes(anomalies)
+    recent = frame["day"] >= daily - pd.Timedelta(days=settings.alert_max_age_days)
     # A monthly anomaly is about the last complete month, which ends before the daily window.
-    recent |= (anomalies["grain"] == "monthly") & (pd.to_datetime(anomalies["period_start"]) >= daily - pd.offsets.MonthBegin(2))
-    candidates = anomalies[(anomalies["status"] == "open") & recent & (anomalies["severity"].map(rank) >= minimum)]
-    if candidates.empty:
+    recent |= (frame["grain"] == "monthly") & (frame["day"] >= daily - pd.offsets.MonthBegin(2))
+    eligible = frame[(frame["status"] == "open") & recent & (frame["rank"] >= rank[settings.alert_min_severity])]
+    if eligible.empty:
         return []
+    # Per episode, the most severe eligible day (the latest on ties) speaks for it.
+    chosen = eligible.sort_values(["rank", "day"]).groupby("episode").tail(1)
     alerted: dict[str, int] = {}  # episode (first anomaly id) -> highest severity already alerted
     for key in existing_keys(engine, "anomaly"):
         _, episode_id, severity = key.split(":")
         alerted[episode_id] = max(alerted.get(episode_id, -1), rank[severity])
     owners = _owners(engine)
     out = []
-    for row in _episodes(candidates).itertuples():
+    for row in chosen.itertuples():
         before = alerted.get(row.episode_id)
         if before is not None and row.rank <= before:
             continue  # already alerted at this severity or higher: only an escalation is news

@@ -33,6 +33,7 @@ from dagster import (
 from finops_pipeline.alerts import delivery, outbox
 from finops_pipeline.alerts.digest import digest_alert
 from finops_pipeline.alerts.outbox import Alert
+from finops_pipeline.pipeline_run import root_error_message
 from finops_pipeline.resources import FinopsResource
 
 # Dagster recommends Declarative Automation over multi-asset sensors for launching runs; this one
@@ -70,7 +71,7 @@ def run_failure_alert_sensor(context: RunFailureSensorContext, finops: FinopsRes
     error = context.failure_event.message or ""
     for event in context.get_step_failure_events():
         if event.step_failure_data and event.step_failure_data.error:
-            error = event.step_failure_data.error.message.strip()
+            error = root_error_message(event.step_failure_data.error)
             break
     tags = run.tags or {}
     start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
