@@ -1,4 +1,4 @@
-"""`finops`: run the pipeline, the demo, or validate inputs without running."""
+"""`finops`: run the pipeline, the demo, validate inputs without running, serve the read API and manage its tokens."""
 
 from __future__ import annotations
 
@@ -136,6 +136,94 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    """Serve the read API with uvicorn (FINOPS_API_HOST / FINOPS_API_PORT, or --host / --port)."""
+    import uvicorn
+
+    from finops_pipeline.api import create_app
+    from finops_pipeline.warehouse.engine import ensure_tables, make_engine
+
+    settings = load_settings()
+    engine = make_engine(settings.warehouse_url)
+    try:
+        ensure_tables(engine)  # api_tokens and anomaly_feedback must exist; never rewrites
+    except Exception as exc:  # noqa: BLE001 - serve anyway: /health reports the warehouse as down
+        print(f"warning: warehouse not reachable yet ({type(exc).__name__}); /health will say 503 until it is", file=sys.stderr)
+    host, port = args.host or settings.api_host, args.port or settings.api_port
+    print(f"finops api: http://{host}:{port}/docs (OpenAPI at /openapi.json); warehouse {engine.url.render_as_string()}")
+    uvicorn.run(create_app(settings, engine), host=host, port=port, log_level=args.log_level, proxy_headers=True)
+    return 0
+
+
+def _token_engine():
+    from finops_pipeline.warehouse.engine import ensure_tables, make_engine
+
+    engine = make_engine(load_settings().warehouse_url)
+    ensure_tables(engine)
+    return engine
+
+
+def _scope_text(projects: list[str], teams: list[str]) -> str:
+    parts = ([f"projects {', '.join(projects)}"] if projects else []) + ([f"teams {', '.join(teams)}"] if teams else [])
+    return "; ".join(parts) or "all projects"
+
+
+def cmd_api_token_create(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from finops_pipeline.api.auth import create_token
+    from finops_pipeline.warehouse import schema
+
+    engine = _token_engine()
+    try:
+        token, row = create_token(engine, args.name, args.role, args.projects, args.teams)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with engine.connect() as conn:
+        d = schema.dim_projects
+        known = set(conn.execute(select(d.c.project)).scalars())
+        teams = set(conn.execute(select(d.c.team)).scalars())
+    for project in row.projects:
+        if project not in known:
+            print(f"warning: project {project!r} is not in dim_projects (reference/projects.csv) yet", file=sys.stderr)
+    for team in row.teams:
+        if team not in teams:
+            print(f"warning: team {team!r} has no project in dim_projects yet", file=sys.stderr)
+    print(f"Created token {row.token_id} for {row.name!r}: role {row.role}, {_scope_text(row.projects, row.teams)}.")
+    print("Copy it now, it is not shown again (only a hash of it is stored):\n")
+    print(token)
+    return 0
+
+
+def cmd_api_token_list(args: argparse.Namespace) -> int:
+    from finops_pipeline.api.auth import list_tokens
+
+    rows = [r for r in list_tokens(_token_engine()) if args.all or r.revoked_at is None]
+    if not rows:
+        print("No API tokens. Create one with: finops api-token create --name NAME --role viewer")
+        return 0
+    print(f"{'token_id':<12}  {'name':<20} {'role':<8} {'created':<16} {'last used':<16} {'revoked':<16} scope")
+    for r in rows:
+        def when(value):
+            return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+        print(f"{r.token_id:<12}  {r.name[:20]:<20} {r.role:<8} {when(r.created_at):<16} {when(r.last_used_at):<16} "
+              f"{when(r.revoked_at):<16} {_scope_text(r.projects, r.teams)}")
+    return 0
+
+
+def cmd_api_token_revoke(args: argparse.Namespace) -> int:
+    from finops_pipeline.api.auth import revoke_token
+
+    revoked = revoke_token(_token_engine(), args.token)
+    if not revoked:
+        print(f"error: no active token with id or name {args.token!r} (see `finops api-token list --all`)", file=sys.stderr)
+        return 1
+    for r in revoked:
+        print(f"Revoked token {r.token_id} ({r.name!r}, {r.role}); requests with it now get 401.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops", description="FinOps pipeline: billing exports to cost tables.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +248,28 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--deliver", action="store_true", help="deliver due alerts now, as the delivery sensor does")
     alerts.add_argument("--limit", type=int, default=20, help="newest N alerts (default 20)")
     alerts.set_defaults(func=cmd_alerts)
+
+    api = sub.add_parser("api", parents=[common], help="serve the read API (FastAPI; docs at /docs)")
+    api.add_argument("--host", help="interface to listen on (default: $FINOPS_API_HOST or 127.0.0.1)")
+    api.add_argument("--port", type=int, help="port (default: $FINOPS_API_PORT or 8000)")
+    api.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    api.set_defaults(func=cmd_api)
+
+    tokens = sub.add_parser("api-token", help="create, list or revoke read API tokens")
+    token_sub = tokens.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", parents=[common], help="create a token and print it once")
+    create.add_argument("--name", required=True, help="who or what the token is for (unique among active tokens)")
+    create.add_argument("--role", required=True, choices=["viewer", "analyst", "admin"],
+                        help="viewer: read; analyst: read + acknowledge anomalies; admin: everything, never scoped")
+    create.add_argument("--projects", nargs="+", metavar="PROJECT", help="only these projects (space- or comma-separated)")
+    create.add_argument("--teams", nargs="+", metavar="TEAM", help="only the projects of these teams (dim_projects.team)")
+    create.set_defaults(func=cmd_api_token_create)
+    listing = token_sub.add_parser("list", parents=[common], help="list tokens (never their secrets)")
+    listing.add_argument("--all", action="store_true", help="include revoked tokens")
+    listing.set_defaults(func=cmd_api_token_list)
+    revoke = token_sub.add_parser("revoke", parents=[common], help="revoke a token by id or name")
+    revoke.add_argument("token", help="token id (e.g. 3f9a0c1b2d4e), fo_<id>, or the token's name")
+    revoke.set_defaults(func=cmd_api_token_revoke)
     return parser
 
 

@@ -7,6 +7,7 @@ deployments can change the environment without reloading modules.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,10 @@ class Settings:
     api_url: str | None = None
     alert_min_severity: str = "medium"
     alert_max_age_days: int = 7
+    # Read API (`finops api`)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none = no CORS headers
 
     def anomaly_config(self):
         """The detector's thresholds, with the two gates users tune most taken from the settings."""
@@ -90,6 +95,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
         api_url=(_text(env, "FINOPS_API_URL") or "").rstrip("/") or None,
         alert_min_severity=_severity(env),
         alert_max_age_days=int(_number(env, "FINOPS_ALERT_MAX_AGE_DAYS", 7, 1, 3650, whole=True)),
+        api_host=_text(env, "FINOPS_API_HOST") or "127.0.0.1",
+        api_port=int(_number(env, "FINOPS_API_PORT", 8000, 1, 65535, whole=True)),
+        api_cors_origins=_cors_origins(env),
     )
 
 
@@ -98,6 +106,25 @@ SEVERITIES = ("low", "medium", "high", "critical")
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
     return (env.get(name) or "").strip() or None
+
+
+_ORIGIN = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
+
+
+def _cors_origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    """FINOPS_API_CORS_ORIGINS: comma-separated origins (scheme://host[:port], no path), or `*`
+    for any origin. Unset = no cross-origin browser access (BI tools and curl need none)."""
+    text = _text(env, "FINOPS_API_CORS_ORIGINS")
+    if not text:
+        return ()
+    origins = tuple(dict.fromkeys(o.strip().rstrip("/") for o in text.split(",") if o.strip()))
+    bad = [o for o in origins if o != "*" and not _ORIGIN.match(o)]
+    if bad:
+        raise ValueError(f"FINOPS_API_CORS_ORIGINS: {', '.join(repr(o) for o in bad)} is not an origin; use "
+                         "scheme://host[:port] without a path, e.g. https://grafana.example.com,http://localhost:3000, or *")
+    if "*" in origins and len(origins) > 1:
+        raise ValueError("FINOPS_API_CORS_ORIGINS: `*` allows every origin; give it alone or list the origins")
+    return origins
 
 
 def _severity(env: Mapping[str, str]) -> str:
