@@ -148,16 +148,21 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     return value
 
 
-def sensor_interval_seconds(environ: Mapping[str, str] | None = None) -> int:
-    """FINOPS_REFERENCE_SENSOR_INTERVAL_SECONDS (default 30). The one setting read when the code
-    location loads: Dagster fixes a sensor's minimum interval at definition time."""
+def _interval_seconds(environ: Mapping[str, str] | None, name: str, default: int) -> int:
+    """A sensor's minimum interval. Read when the code location loads (not at run time like the
+    rest): Dagster fixes a sensor's interval at definition time."""
     env = os.environ if environ is None else environ
-    text = env.get("FINOPS_REFERENCE_SENSOR_INTERVAL_SECONDS") or "30"
+    text = env.get(name) or str(default)
     try:
         value = int(text)
     except ValueError as exc:
-        raise ValueError(f"FINOPS_REFERENCE_SENSOR_INTERVAL_SECONDS={text!r} is not a whole number of seconds") from exc
+        raise ValueError(f"{name}={text!r} is not a whole number of seconds") from exc
     return max(value, 1)
+
+
+def sensor_interval_seconds(environ: Mapping[str, str] | None = None) -> int:
+    """FINOPS_REFERENCE_SENSOR_INTERVAL_SECONDS (default 30)."""
+    return _interval_seconds(environ, "FINOPS_REFERENCE_SENSOR_INTERVAL_SECONDS", 30)
 
 
 DEFAULT_NIGHTLY_CRON = "0 2 * * *"
@@ -193,12 +198,5 @@ def nightly_timezone(environ: Mapping[str, str] | None = None) -> str:
 
 
 def landing_sensor_interval_seconds(environ: Mapping[str, str] | None = None) -> int:
-    """FINOPS_LANDING_SENSOR_INTERVAL_SECONDS (default 60). Read when the code location loads:
-    Dagster fixes a sensor's minimum interval at definition time."""
-    env = os.environ if environ is None else environ
-    text = env.get("FINOPS_LANDING_SENSOR_INTERVAL_SECONDS") or "60"
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise ValueError(f"FINOPS_LANDING_SENSOR_INTERVAL_SECONDS={text!r} is not a whole number of seconds") from exc
-    return max(value, 1)
+    """FINOPS_LANDING_SENSOR_INTERVAL_SECONDS (default 60)."""
+    return _interval_seconds(environ, "FINOPS_LANDING_SENSOR_INTERVAL_SECONDS", 60)

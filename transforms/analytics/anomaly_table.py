@@ -75,6 +75,15 @@ def _months_between(start: pd.Series, latest) -> pd.Series:
     return start.map(lambda m: (latest_period - pd.Period(m, freq="M")).n)
 
 
+def _top_rises(dimension: str, now: pd.Series, before: pd.Series, impact: float) -> list[dict]:
+    """The members of a dimension whose cost rose most over their baseline, with their share of
+    the anomaly's impact."""
+    rise = now.sub(before, fill_value=0.0).sort_values(ascending=False)
+    return [{"dimension": dimension, "member": None if pd.isna(member) else str(member),
+             "impact": round(float(amount), 2), "share": round(float(amount / impact), 4) if impact else None}
+            for member, amount in rise[rise > 0].head(TOP_MEMBERS).items()]
+
+
 def _root_causes(anomalies: pd.DataFrame, detail: pd.DataFrame) -> list[str]:
     """JSON per daily anomaly: top members per dimension by their rise over their own mean of the
     previous four weeks, with the share of the anomaly's impact."""
@@ -93,11 +102,7 @@ def _root_causes(anomalies: pd.DataFrame, detail: pd.DataFrame) -> list[str]:
                 continue  # the service is the anomaly's own scope
             now = today.groupby(dimension, dropna=False)["effective_cost"].sum()
             before = window.groupby(dimension, dropna=False)["effective_cost"].sum() / ROOT_CAUSE_LOOKBACK_DAYS
-            rise = now.sub(before, fill_value=0.0).sort_values(ascending=False)
-            for member, amount in rise[rise > 0].head(TOP_MEMBERS).items():
-                causes.append({"dimension": dimension, "member": None if pd.isna(member) else str(member),
-                               "impact": round(float(amount), 2),
-                               "share": round(float(amount / row.impact), 4) if row.impact else None})
+            causes += _top_rises(dimension, now, before, row.impact)
         out.append(json.dumps(causes))
     return out
 
@@ -113,11 +118,7 @@ def _monthly_root_causes(anomalies: pd.DataFrame, monthly_detail: pd.DataFrame) 
         for dimension in ROOT_CAUSE_DIMENSIONS:
             now = scope[scope["billing_month"] == month].groupby(dimension, dropna=False)["effective_cost"].sum()
             before = scope[scope["billing_month"] == previous].groupby(dimension, dropna=False)["effective_cost"].sum()
-            rise = now.sub(before, fill_value=0.0).sort_values(ascending=False)
-            for member, amount in rise[rise > 0].head(TOP_MEMBERS).items():
-                causes.append({"dimension": dimension, "member": None if pd.isna(member) else str(member),
-                               "impact": round(float(amount), 2),
-                               "share": round(float(amount / row.impact), 4) if row.impact else None})
+            causes += _top_rises(dimension, now, before, row.impact)
         out.append(json.dumps(causes))
     return out
 
