@@ -151,6 +151,16 @@ def cmd_api(args: argparse.Namespace) -> int:
         print(f"warning: warehouse not reachable yet ({type(exc).__name__}); /health will say 503 until it is", file=sys.stderr)
     host, port = args.host or settings.api_host, args.port or settings.api_port
     print(f"finops api: http://{host}:{port}/docs (OpenAPI at /openapi.json); warehouse {engine.url.render_as_string()}")
+    workers = args.workers or 1
+    if workers > 1:
+        # Several processes: the app is CPU-bound in Python (routing, validation, JSON), so one
+        # process uses one core whatever the load. Each worker builds its own app and engine from
+        # the FINOPS_* environment (set above from the options), since engines and their pools
+        # must not be shared across fork; uvicorn needs an import string for that.
+        engine.dispose()
+        uvicorn.run("finops_pipeline.api.app:create_app", factory=True, workers=workers, host=host, port=port,
+                    log_level=args.log_level, proxy_headers=True)
+        return 0
     uvicorn.run(create_app(settings, engine), host=host, port=port, log_level=args.log_level, proxy_headers=True)
     return 0
 
@@ -253,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--host", help="interface to listen on (default: $FINOPS_API_HOST or 127.0.0.1)")
     api.add_argument("--port", type=int, help="port (default: $FINOPS_API_PORT or 8000)")
     api.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    api.add_argument("--workers", type=int, default=None,
+                     help="worker processes (default 1); about one per core under concurrent load")
     api.set_defaults(func=cmd_api)
 
     tokens = sub.add_parser("api-token", help="create, list or revoke read API tokens")
