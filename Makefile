@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test dev run validate bench bench-ingest bench-forecast bench-anomalies lint up down clean
+.PHONY: demo test dev run validate bench bench-ingest bench-forecast bench-anomalies bench-api lint up down clean
 
 # Install exactly what requirements.lock pins, then the project itself (editable).
 $(STAMP): requirements.lock pyproject.toml
@@ -44,6 +44,11 @@ bench-forecast: $(STAMP)
 
 bench-anomalies: $(STAMP)
 	$(BIN)/python -m benchmarks.anomaly_benchmark --doc docs/accuracy_anomalies.md
+
+# Read API latency at 50 concurrent connections, SQLite and PostgreSQL (needs the server of
+# FINOPS_BENCH_PG_ADMIN, default postgres@127.0.0.1:5432); result in benchmarks/out/api_benchmark.md.
+bench-api: $(STAMP)
+	$(BIN)/python -m benchmarks.api_benchmark
 
 lint: $(STAMP)
 	$(BIN)/ruff check finops_pipeline transforms tests benchmarks
