@@ -315,10 +315,6 @@ def test_a_token_revoked_with_the_cli_while_the_server_runs_is_401_at_the_next_r
     assert live.get("/projects", "viewer").status_code == 200  # the others are untouched
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: FastAPI parses the acknowledge body before the bearer token is checked: a request "
-                   "without a token gets 422 validation_error (malformed JSON) or 400 http_error (non-UTF-8) instead of 401, "
-                   "against docs/api.md (401 for no token) and routes/__init__.py ('authenticate first: a request without a "
-                   "valid token learns nothing, not even about its parameters')")
 def test_a_malformed_acknowledge_body_without_a_token_is_still_401(live):
     for body in (b"{not json", b"\xff"):
         response = live.client.post(f"/api/v1/anomalies/{SEARCH_ANOMALY}/acknowledge", content=body,
@@ -326,9 +322,6 @@ def test_a_malformed_acknowledge_body_without_a_token_is_still_401(live):
         assert response.status_code == 401, (body, response.status_code, response.text)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an acknowledge body that is not UTF-8 is answered 400 with code 'http_error' "
-                   "('There was an error parsing the body', from Starlette), not 422 validation_error naming `body` as "
-                   "docs/api.md promises for an invalid JSON body; 'http_error' is not among the documented error codes")
 def test_an_acknowledge_body_that_is_not_utf8_is_a_422_validation_error(live):
     response = live.client.post(f"/api/v1/anomalies/{SEARCH_ANOMALY}/acknowledge", content=b'{"note": "\xff"}',
                                 headers={"Authorization": f"Bearer {live.tokens['analyst']}", "Content-Type": "application/json"})

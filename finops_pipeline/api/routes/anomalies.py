@@ -6,7 +6,8 @@ import json
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import ValidationError
 from sqlalchemy import Connection, insert, select, update
 
 from finops_pipeline.api.auth import Principal, require
@@ -128,13 +129,38 @@ def _visible(conn: Connection, ctx: Ctx, anomaly_id: str):
     return conn.execute(select(a).where(a.c.anomaly_id == anomaly_id, *ctx.scope(a.c.project))).first()
 
 
+async def _acknowledge_body(request: Request, principal: Annotated[Principal, Depends(require("analyst"))]
+                            ) -> AcknowledgeRequest | None:
+    """The optional JSON body, read only once the token is known to be allowed to act: a Body()
+    parameter would make FastAPI parse it before authenticating, so a request without a token
+    would learn about body errors instead of getting its 401."""
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ApiError(422, "validation_error", 'the body must be UTF-8 JSON like {"note": "expected"}',
+                       parameter="body") from exc
+    try:
+        return None if data is None else AcknowledgeRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first.get("loc") else "body"
+        raise ApiError(422, "validation_error", f"{field}: {first['msg']} (the body is {{\"note\": text of at most "
+                       "1000 characters}})", parameter=field) from exc
+
+
 @router.post("/anomalies/{anomaly_id}/acknowledge", response_model=Anomaly,
-             responses=responses(400, 401, 403, 404, 422, 503, 500), summary="Acknowledge an anomaly (analyst, admin)")
+             responses=responses(400, 401, 403, 404, 422, 503, 500), summary="Acknowledge an anomaly (analyst, admin)",
+             openapi_extra={"requestBody": {
+                 "required": False, "description": 'Optional: {"note": "expected" | "planned" | free text}',
+                 "content": {"application/json": {"schema": AcknowledgeRequest.model_json_schema()}}}})
 def acknowledge(
     request: Request,
     anomaly_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$", description="anomaly_id from GET /anomalies")],
     principal: Annotated[Principal, Depends(require("analyst"))],
-    body: Annotated[AcknowledgeRequest | None, Body(description='Optional: {"note": "expected" | "planned" | free text}')] = None,
+    body: Annotated[AcknowledgeRequest | None, Depends(_acknowledge_body)],
 ):
     """Records the acknowledgement in anomaly_feedback (kept across every pipeline run) and sets
     the anomaly's status and status_note in fct_cost_anomalies at once, in one transaction. Alerts
