@@ -161,25 +161,26 @@ def test_rules_edit_in_dagster_dev_rematerializes_affected_months_once(tmp_path)
     db = tmp_path / "warehouse.db"
     url = f"sqlite:///{db}"
 
-    # dagster dev starts while the CLI materializes every month: its first sensor tick only records
-    # the reference files (unchanged until the edit below) and reads nothing from the warehouse.
+    # Every month is materialized before dagster dev starts: the landing sensor's first tick then
+    # finds every landing month loaded and requests nothing (it would load months still missing),
+    # and the reference sensor's first tick only records the files.
     start = time.monotonic()
     phases = []  # seconds since start, printed (pytest -s, or on failure) to see where the time goes
 
     def phase(name):
         phases.append(f"{name} {time.monotonic() - start:.0f}s")
 
+    assert main(["run", "--data-dir", str(data), "--warehouse-url", url, "--quiet"]) == 0
+    phase("materialized")
+    before = _warehouse(db)
+    all_months = sorted(before["totals"])
+    assert set(AFFECTED) < set(all_months) and all_months[0] < AFFECTED[0]
+    for month in AFFECTED:  # the rule as shipped: the sandbox is ml-training's from 2026-03
+        assert before["sandbox_projects"][month] == {("ml-training", "sandbox-to-ml")}, month
+
     log = tmp_path / "dagster_dev.log"
     try:
         with _dagster_dev(tmp_path, data, url, log) as (home, proc):
-            assert main(["run", "--data-dir", str(data), "--warehouse-url", url, "--quiet"]) == 0
-            phase("materialized")
-            before = _warehouse(db)
-            all_months = sorted(before["totals"])
-            assert set(AFFECTED) < set(all_months) and all_months[0] < AFFECTED[0]
-            for month in AFFECTED:  # the rule as shipped: the sandbox is ml-training's from 2026-03
-                assert before["sandbox_projects"][month] == {("ml-training", "sandbox-to-ml")}, month
-
             # Open the instance only once dagster dev has created its storage.
             _wait("dagster dev's instance storage",
                   lambda: (home / "history" / "runs.db").exists() and (home / "schedules" / "schedules.db").exists(),
