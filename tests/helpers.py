@@ -64,3 +64,15 @@ def row_counts(url: str, tables: list[str]) -> dict[str, int]:
         counts = {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in tables}
     engine.dispose()
     return counts
+
+
+def read_whole_table(url: str, table: str):
+    """A warehouse table as a DataFrame (its own engine, disposed after)."""
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        return pd.read_sql_table(table, engine)
+    finally:
+        engine.dispose()

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine
 
 from tests.conftest import EXPECTED_EFFECTIVE_USD
-from tests.helpers import row_counts, run_job, table_totals
+from tests.helpers import read_whole_table, row_counts, run_job, table_totals
 
 TABLES = ["fct_budget_vs_actual", "fct_cost_drivers"]
 DIMENSIONS = ["project", "service_name", "sub_account_id", "region", "provider"]
@@ -34,14 +33,6 @@ def _checks(result) -> dict[str, tuple[bool, str]]:
 
 def _materialized(result) -> set[str]:
     return {ev.asset_key.to_user_string() for ev in result.get_asset_materialization_events()}
-
-
-def _read(url: str, table: str) -> pd.DataFrame:
-    engine = create_engine(url)
-    try:
-        return pd.read_sql_table(table, engine)
-    finally:
-        engine.dispose()
 
 
 def _state(url: str) -> tuple:
@@ -70,7 +61,7 @@ def test_budget_vs_actual_and_cost_drivers(data_dir, sqlite_url):
     assert table_totals(sqlite_url, "fct_budget_vs_actual", "actual") == pytest.approx(monthly, abs=1e-9)
     assert monthly == pytest.approx(EXPECTED_EFFECTIVE_USD, abs=1e-9)
 
-    bva = _read(sqlite_url, "fct_budget_vs_actual")
+    bva = read_whole_table(sqlite_url, "fct_budget_vs_actual")
     assert not bva.duplicated(["billing_month", "project"]).any()
     rows = {(m, p): r for m, p, r in zip(bva["billing_month"], bva["project"], bva.itertuples())}
     assert set(bva["billing_month"]) == {"2024-09", "2024-10"}  # the 2024-12 budget has no data
@@ -89,7 +80,7 @@ def test_budget_vs_actual_and_cost_drivers(data_dir, sqlite_url):
     assert pd.isna(search.budget) and pd.isna(search.status)
 
     # drivers: every dimension adds up to the change 2024-09 -> 2024-10
-    drivers = _read(sqlite_url, "fct_cost_drivers")
+    drivers = read_whole_table(sqlite_url, "fct_cost_drivers")
     change = EXPECTED_EFFECTIVE_USD["2024-10"] - EXPECTED_EFFECTIVE_USD["2024-09"]
     sums = drivers.groupby(["billing_month", "dimension"])["change"].sum().to_dict()
     assert sums == pytest.approx({("2024-10", d): change for d in DIMENSIONS}, abs=1e-9)

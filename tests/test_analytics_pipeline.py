@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import create_engine, insert
 
 from finops_pipeline.warehouse import schema
-from tests.helpers import FOCUS_HEADER, focus_row, run_job, write_csv
+from tests.helpers import FOCUS_HEADER, focus_row, read_whole_table, run_job, write_csv
 
 SPIKE_DAY = pd.Timestamp("2024-09-18")  # a Wednesday
 SPIKE = 5000.0
@@ -30,14 +30,6 @@ def _checks(result) -> dict[str, tuple[bool, str]]:
             data = ev.event_specific_data
             out[data.check_name] = (data.passed, data.severity.value)
     return out
-
-
-def _read(url: str, table: str) -> pd.DataFrame:
-    engine = create_engine(url)
-    try:
-        return pd.read_sql_table(table, engine)
-    finally:
-        engine.dispose()
 
 
 def _add_spiked_billing(data_dir: Path) -> None:
@@ -61,7 +53,7 @@ def _run(data_dir: Path, url: str):
     for asset in ("fct_cost_anomalies", "fct_cost_forecasts"):
         assert result.is_node_success(asset), asset
     assert _checks(result)["intervals_ordered"] == (True, "ERROR")
-    anomalies, forecasts = _read(url, "fct_cost_anomalies"), _read(url, "fct_cost_forecasts")
+    anomalies, forecasts = read_whole_table(url, "fct_cost_anomalies"), read_whole_table(url, "fct_cost_forecasts")
     assert list(anomalies.columns) == [c.name for c in schema.fct_cost_anomalies.columns]
     assert list(forecasts.columns) == [c.name for c in schema.fct_cost_forecasts.columns]
     return anomalies, forecasts

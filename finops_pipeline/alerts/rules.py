@@ -18,24 +18,19 @@ import json
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from finops_pipeline.alerts.outbox import Alert, existing_keys
+from finops_pipeline.defs.analytics import queries
 from finops_pipeline.settings import SEVERITIES, Settings
 from finops_pipeline.warehouse import schema
-from finops_pipeline.warehouse.engine import ensure_tables
+from finops_pipeline.warehouse.writer import read_table
 
 BUDGET_STATUSES = ("warning", "projected_over", "over")
 
 
-def _read(engine: Engine, table) -> pd.DataFrame:
-    ensure_tables(engine)
-    with engine.connect() as conn:
-        return pd.read_sql(select(table), conn)
-
-
 def _owners(engine: Engine) -> dict[str, str]:
-    projects = _read(engine, schema.dim_projects)
+    projects = read_table(engine, schema.dim_projects)
     return dict(zip(projects["project"], projects["owner"])) if len(projects) else {}
 
 
@@ -68,10 +63,10 @@ def _episodes(anomalies: pd.DataFrame) -> pd.DataFrame:
 
 
 def anomaly_alerts(engine: Engine, settings: Settings) -> list[Alert]:
-    anomalies = _read(engine, schema.fct_cost_anomalies)
+    anomalies = read_table(engine, schema.fct_cost_anomalies)
     if anomalies.empty:
         return []
-    daily = _read_latest_day(engine) or pd.to_datetime(anomalies["period_start"]).max()
+    daily = queries.last_charge_date(engine) or pd.to_datetime(anomalies["period_start"]).max()
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     frame = _episodes(anomalies)
     recent = frame["day"] >= daily - pd.Timedelta(days=settings.alert_max_age_days)
@@ -113,19 +108,12 @@ def anomaly_alerts(engine: Engine, settings: Settings) -> list[Alert]:
     return out
 
 
-def _read_latest_day(engine: Engine):
-    t = schema.fct_costs_daily
-    with engine.connect() as conn:
-        value = conn.execute(select(func.max(t.c.charge_date))).scalar()
-    return pd.Timestamp(value) if value is not None else None
-
-
 def _text(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
 def budget_alerts(engine: Engine, settings: Settings) -> list[Alert]:
-    budgets = _read(engine, schema.fct_budget_vs_actual)
+    budgets = read_table(engine, schema.fct_budget_vs_actual)
     if budgets.empty:
         return []
     latest = budgets[(budgets["billing_month"] == budgets["billing_month"].max())
