@@ -1,4 +1,5 @@
-# One image for all three Dagster services of docker-compose.yml (user_code, webserver, daemon).
+# One image for the Dagster services of docker-compose.yml (user_code, webserver, daemon) and the
+# read API (api, `finops api`).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,7 +23,8 @@ ENV DAGSTER_HOME=/opt/dagster/dagster_home \
 RUN mkdir -p "$DAGSTER_HOME" /data
 COPY dagster.yaml /opt/dagster/dagster_home/dagster.yaml
 
-EXPOSE 3000 4000
+# 3000 dagster-webserver, 4000 the code location's gRPC server, 8000 the read API.
+EXPOSE 3000 4000 8000
 
 # docker-compose.yml sets the command of each service; by default serve the code location.
 CMD ["dagster", "api", "grpc", "-h", "0.0.0.0", "-p", "4000", "-m", "finops_pipeline.definitions"]

@@ -200,3 +200,12 @@ def nightly_timezone(environ: Mapping[str, str] | None = None) -> str:
 def landing_sensor_interval_seconds(environ: Mapping[str, str] | None = None) -> int:
     """FINOPS_LANDING_SENSOR_INTERVAL_SECONDS (default 60)."""
     return _interval_seconds(environ, "FINOPS_LANDING_SENSOR_INTERVAL_SECONDS", 60)
+
+
+def warehouse_reader_role(environ: Mapping[str, str] | None = None) -> str | None:
+    """FINOPS_WAREHOUSE_READER_ROLE (unset = none): the PostgreSQL role BI tools log in as; the
+    pipeline grants it SELECT on the output tables only (finops_pipeline/warehouse/grants.py).
+    A function of its own, not a Settings field: ensure_tables reads it, and must not fail on an
+    unrelated bad setting."""
+    env = os.environ if environ is None else environ
+    return _text(env, "FINOPS_WAREHOUSE_READER_ROLE")

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
+from finops_pipeline.warehouse.grants import grant_reader_access
 from finops_pipeline.warehouse.schema import metadata
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def ensure_tables(engine: Engine) -> None:
     columns stay null in months written before the upgrade until those months are re-run."""
     metadata.create_all(engine, checkfirst=True)
     _add_missing_columns(engine)
+    grant_reader_access(engine)  # PostgreSQL + FINOPS_WAREHOUSE_READER_ROLE only (grants.py)
 
 
 def _add_missing_columns(engine: Engine) -> None:
