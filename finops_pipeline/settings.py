@@ -42,6 +42,7 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none = no CORS headers
+    api_cache_mb: int = 64  # answers kept per API process until the warehouse changes; 0 = none
 
     def anomaly_config(self):
         """The detector's thresholds, with the two gates users tune most taken from the settings."""
@@ -98,6 +99,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
         api_host=_text(env, "FINOPS_API_HOST") or "127.0.0.1",
         api_port=int(_number(env, "FINOPS_API_PORT", 8000, 1, 65535, whole=True)),
         api_cors_origins=_cors_origins(env),
+        api_cache_mb=int(_number(env, "FINOPS_API_CACHE_MB", 64, 0, 65536, whole=True)),
     )
 
 

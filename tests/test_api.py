@@ -456,19 +456,28 @@ def test_a_viewer_may_not_acknowledge(api):
     assert api.sql("SELECT status FROM fct_cost_anomalies WHERE anomaly_id = :a", a=SEARCH_ANOMALY)[0][0] == "open"
 
 
-def test_last_used_at_is_recorded_at_most_once_a_minute(api):
-    token_id = api.tokens["viewer"].split(".")[0][3:]
+def test_last_used_at_is_written_at_most_once_a_minute_for_all_tokens_together(api):
+    ids = {role: api.tokens[role].split(".")[0][3:] for role in ("viewer", "analyst")}
     stale = datetime.now(timezone.utc) - timedelta(hours=1)
-    with api.engine.begin() as conn:
-        conn.execute(update(schema.api_tokens).where(schema.api_tokens.c.token_id == token_id).values(last_used_at=stale))
-    from finops_pipeline.api import auth
 
-    auth._touched.pop(token_id, None)
+    def used(role):
+        return api.sql("SELECT last_used_at FROM api_tokens WHERE token_id = :t", t=ids[role])[0][0]
+
+    with api.engine.begin() as conn:
+        conn.execute(update(schema.api_tokens).where(schema.api_tokens.c.token_id.in_(list(ids.values())))
+                     .values(last_used_at=stale))
+    usage = api.client.app.state.token_usage
+    usage._last_write = -1e18  # a quiet minute has passed: the next use is written at once
     api.ok("/projects", "viewer")
-    first = api.sql("SELECT last_used_at FROM api_tokens WHERE token_id = :t", t=token_id)[0][0]
+    first = used("viewer")
     assert first is not None and str(first) > str(stale.replace(tzinfo=None))
     api.ok("/projects", "viewer")
-    assert api.sql("SELECT last_used_at FROM api_tokens WHERE token_id = :t", t=token_id)[0][0] == first
+    api.ok("/projects", "analyst")
+    assert used("viewer") == first  # within the minute: nothing written ...
+    assert str(used("analyst")) < str(first)  # still the stale value
+    usage._last_write = -1e18  # ... until the next batch, which writes both uses, each with its own time
+    api.ok("/projects", "viewer")
+    assert str(used("viewer")) > str(first) and str(used("analyst")) > str(first)
 
 
 # --- scopes -----------------------------------------------------------------------------------------

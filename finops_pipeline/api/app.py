@@ -13,6 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 
 from finops_pipeline.api import errors
+from finops_pipeline.api.auth import UsageRecorder
+from finops_pipeline.api.cache import DataVersion, ResponseCache
 from finops_pipeline.api.routes import data_router, health_router
 from finops_pipeline.settings import Settings, load_settings
 
@@ -71,19 +73,26 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
         engine = make_engine(settings.warehouse_url)
 
+    version, usage = DataVersion(engine), UsageRecorder()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
+        usage.write(engine)  # the uses not written yet
+        version.close()
         if owned:
             engine.dispose()
 
     app = FastAPI(title="finops-pipeline read API", version=_version(), description=DESCRIPTION,
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None, lifespan=lifespan)
-    app.state.settings, app.state.engine = settings, engine
+    app.state.settings, app.state.engine, app.state.token_usage = settings, engine, usage
     errors.install(app)
     app.include_router(health_router)
     app.include_router(health_router, prefix=PREFIX)
     app.include_router(data_router(), prefix=PREFIX)
+    # Innermost first: the cache keeps what the routes answer; no-store and CORS wrap every answer.
+    app.add_middleware(ResponseCache, prefix=PREFIX, engine=engine, version=version,
+                       max_bytes=settings.api_cache_mb * 1024 * 1024)
     app.add_middleware(_NoStore)
     if settings.api_cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.api_cors_origins), allow_credentials=False,

@@ -21,7 +21,7 @@ from typing import Annotated
 
 from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from finops_pipeline.api.errors import ApiError
 from finops_pipeline.warehouse import schema
@@ -33,7 +33,7 @@ ROLES = ("viewer", "analyst", "admin")
 _RANK = {role: i for i, role in enumerate(ROLES)}
 _TOKEN = re.compile(r"^fo_([0-9a-f]{12})\.([A-Za-z0-9_-]{32,128})$")
 _DUMMY_HASH = hashlib.sha256(b"no such token").hexdigest()
-TOUCH_INTERVAL_SECONDS = 60  # last_used_at is written at most this often per token
+TOUCH_INTERVAL_SECONDS = 60  # last_used_at is written at most this often per API process
 TOUCH_BUSY_TIMEOUT_MS = 250  # SQLite: never wait long for the write lock just to record a use
 
 
@@ -167,15 +167,13 @@ def revoke_token(engine: Engine, ref: str) -> list[TokenRow]:
 _bearer = HTTPBearer(auto_error=False, bearerFormat="fo_<token_id>.<secret>",
                      description="A token from `finops api-token create`")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="finops"'}
-_touched: dict[str, float] = {}
-_touched_lock = threading.Lock()
 
 
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers=_CHALLENGE)
 
 
-def verify(conn: Connection, token: str) -> tuple[Principal, datetime | None]:
+def verify(conn: Connection, token: str) -> Principal:
     """The principal of a token, or ApiError 401. The secret's hash is always compared, against a
     dummy for an unknown id, so that timing tells nothing about which ids exist."""
     match = _TOKEN.match(token or "")
@@ -196,50 +194,59 @@ def verify(conn: Connection, token: str) -> tuple[Principal, datetime | None]:
     except ScopeError:
         log.warning("token %s refused: its stored scopes cannot be read", row.token_id)
         raise _unauthorized("token scopes are unreadable; recreate the token") from None
-    principal = Principal(row.token_id, row.name, row.role, tuple(projects), tuple(teams))
-    return principal, row.last_used_at
+    return Principal(row.token_id, row.name, row.role, tuple(projects), tuple(teams))
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite without type information
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+class UsageRecorder:
+    """Writes api_tokens.last_used_at for every token used, in one transaction at most once per
+    TOUCH_INTERVAL_SECONDS per API process (the first use of a quiet period is written at once).
+    Batching matters beyond the write itself: any commit moves the warehouse's data version and
+    so empties the response cache (api/cache.py); one write a minute per process, however many
+    tokens are in use, keeps that rare. A use is recorded with its own time, at the latest when
+    the next batch is due or when the API stops."""
 
+    def __init__(self, interval: float = TOUCH_INTERVAL_SECONDS):
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._pending: dict[str, datetime] = {}
+        self._last_write = -1e18
 
-def _due(token_id: str, last_used_at: datetime | None) -> bool:
-    now = time.monotonic()
-    with _touched_lock:
-        if now - _touched.get(token_id, -1e18) < TOUCH_INTERVAL_SECONDS:
-            return False
-        last = _utc(last_used_at)
-        if last is not None and (datetime.now(timezone.utc) - last).total_seconds() < TOUCH_INTERVAL_SECONDS:
-            _touched[token_id] = now
-            return False
-        _touched[token_id] = now
-        return True
+    def note(self, token_id: str) -> bool:
+        """Record a use; True when a batch is due now (call write() after the response)."""
+        now = time.monotonic()
+        with self._lock:
+            self._pending[token_id] = datetime.now(timezone.utc)
+            if now - self._last_write < self.interval:
+                return False
+            self._last_write = now
+            return True
 
+    def write(self, engine: Engine) -> None:
+        """Write the pending uses. Never fails the request: a locked or read-only warehouse only
+        means last_used_at is a little older."""
+        from finops_pipeline.warehouse.engine import SQLITE_BUSY_TIMEOUT_MS
 
-def touch(engine: Engine, token_id: str) -> None:
-    """Record the use (after the response is sent). Never fails the request: a locked or
-    read-only warehouse only means last_used_at is a little older."""
-    from finops_pipeline.warehouse.engine import SQLITE_BUSY_TIMEOUT_MS
-
-    try:
-        with engine.connect().execution_options(writer=True) as conn:
-            raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
-            if raw is not None:  # before BEGIN IMMEDIATE, which is what waits for the lock
-                raw.execute(f"PRAGMA busy_timeout={TOUCH_BUSY_TIMEOUT_MS}")
-            try:
-                with conn.begin():
-                    t = schema.api_tokens
-                    conn.execute(update(t).where(t.c.token_id == token_id).values(last_used_at=datetime.now(timezone.utc)))
-            finally:
-                if raw is not None:
-                    raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    except Exception as exc:  # noqa: BLE001 - bookkeeping only
-        log.info("could not record the use of token %s: %s", token_id, type(exc).__name__)
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        t = schema.api_tokens
+        stmt = (update(t).where(t.c.token_id == bindparam("tid"))
+                .where((t.c.last_used_at.is_(None)) | (t.c.last_used_at < bindparam("used")))
+                .values(last_used_at=bindparam("used")))
+        try:
+            with engine.connect().execution_options(writer=True) as conn:
+                raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+                if raw is not None:  # before BEGIN IMMEDIATE, which is what waits for the lock
+                    raw.execute(f"PRAGMA busy_timeout={TOUCH_BUSY_TIMEOUT_MS}")
+                try:
+                    with conn.begin():
+                        conn.execute(stmt, [{"tid": k, "used": v} for k, v in pending.items()])
+                finally:
+                    if raw is not None:
+                        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        except Exception as exc:  # noqa: BLE001 - bookkeeping only
+            log.info("could not record the use of %d token(s): %s", len(pending), type(exc).__name__)
 
 
 def authenticate(request: Request, background: BackgroundTasks,
@@ -250,10 +257,11 @@ def authenticate(request: Request, background: BackgroundTasks,
                             else "malformed Authorization header: expected `Bearer fo_<token_id>.<secret>`")
     engine: Engine = request.app.state.engine
     with engine.connect() as conn:
-        principal, last_used_at = verify(conn, credentials.credentials)
-    if _due(principal.token_id, last_used_at):
-        background.add_task(touch, engine, principal.token_id)
-    request.state.principal = principal
+        principal = verify(conn, credentials.credentials)
+    usage: UsageRecorder = request.app.state.token_usage
+    if usage.note(principal.token_id):
+        background.add_task(usage.write, engine)
+    request.state.principal = principal  # the response cache keys answers by it
     return principal
 
 
