@@ -3,6 +3,7 @@ Python only shapes the rows."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Literal
 
@@ -24,7 +25,7 @@ from finops_pipeline.api.deps import (
     text_param,
 )
 from finops_pipeline.api.errors import ACCEPTED, responses
-from finops_pipeline.api.models import CostRow, CostsResponse, HeatmapResponse, HeatmapRow, money
+from finops_pipeline.api.models import CostsResponse, HeatmapResponse, HeatmapRow, money
 from finops_pipeline.warehouse import schema
 
 router = APIRouter(tags=["costs"])
@@ -50,7 +51,6 @@ ToMonth = Annotated[str | None, Query(alias="to", pattern=MONTH_PATTERN, descrip
             summary="Costs summed by any grouping, monthly or daily")
 def costs(
     request: Request,
-    response: Response,
     ctx: ReadCtx,
     month_from: FromMonth = None,
     month_to: ToMonth = None,
@@ -102,13 +102,18 @@ def costs(
 
     if format == "csv":
         return csv_response([*labels, metric], ([*r[:-1], amount(r[-1])] for r in rows), "costs.csv", headers)
-    out = [CostRow(**dict(zip(labels, r[:-1])), cost=amount(r[-1])) for r in rows]
-    body = CostsResponse.model_validate({
-        "grain": grain, "metric": metric, "group_by": groups, "from": month_from, "to": month_to,
-        "source_table": t.name, "currency": ctx.currency(), "limit": paging.limit, "next_cursor": next_cursor, "rows": out,
-    })
-    response.headers.update(headers)
-    return body
+    # Serialized here, not by a pydantic model per row: a page of 1,000 rows spent ~17 of its
+    # ~26 ms building CostRow objects (yappi, 2 cores). The shape is CostsResponse's (declared as
+    # response_model for the OpenAPI document; the schemathesis fuzz checks every answer against it):
+    # only the grouping's keys, then cost; dates ISO 8601.
+    dated = grain == "daily"
+    out = [{**dict(zip(labels, (r[0].isoformat() if dated and r[0] is not None else r[0], *r[1:-1]))), "cost": amount(r[-1])}
+           for r in rows]
+    body = {"grain": grain, "metric": metric, "group_by": groups, "from": month_from, "to": month_to,
+            "source_table": t.name, "currency": ctx.currency(), "limit": paging.limit, "next_cursor": next_cursor,
+            "rows": out}
+    return Response(json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(),
+                    media_type="application/json", headers=headers)
 
 
 @router.get("/heatmap", response_model=HeatmapResponse, responses={200: {"content": CSV_CONTENT}, **responses(400, 401, 422, 503, 500)},
