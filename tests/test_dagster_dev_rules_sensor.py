@@ -61,6 +61,13 @@ def _dagster_dev(tmp_path: Path, data: Path, warehouse_url: str, log: Path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # Create and stamp the instance's SQLite storage here, in one process: on a fresh home,
+    # dagster dev's processes (webserver, daemon, code server) race to create it, and on a busy
+    # machine two of them can both stamp it ("alembic_version has more than one head present").
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.upgrade()
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
