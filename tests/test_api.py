@@ -146,6 +146,8 @@ def test_openapi_documents_every_endpoint_with_bearer_auth_and_the_error_shape(a
     assert costs["security"] == [{"HTTPBearer": []}]
     assert set(costs["responses"]["200"]["content"]) == {"application/json", "text/csv"}
     assert costs["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    for paged in ("/api/v1/costs", "/api/v1/anomalies"):  # how CSV clients page
+        assert set(spec["paths"][paged]["get"]["responses"]["200"]["headers"]) == {"X-Next-Cursor", "Link"}
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     assert api.client.get("/docs").status_code == 200
 

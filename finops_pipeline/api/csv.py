@@ -38,4 +38,11 @@ def csv_response(columns: Sequence[str], rows: Iterable[Sequence], filename: str
         "Content-Disposition": f'attachment; filename="{filename}"', **(headers or {})})
 
 
+# The next page's cursor, also as headers: how a CSV client pages (declared for the OpenAPI document).
+PAGING_HEADERS = {
+    "X-Next-Cursor": {"description": "Cursor of the next page (absent on the last page)", "schema": {"type": "string"}},
+    "Link": {"description": 'RFC 8288 link to the next page: `<url>; rel="next"` (absent on the last page)',
+             "schema": {"type": "string"}},
+}
+
 CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}, "example": "month,project,effective_cost\r\n2024-09,checkout,1234.56\r\n"}}

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, insert, select, update
 
 from finops_pipeline.api.auth import Principal, require
-from finops_pipeline.api.csv import CSV_CONTENT, csv_response
+from finops_pipeline.api.csv import CSV_CONTENT, PAGING_HEADERS, csv_response
 from finops_pipeline.api.deps import (
     DAY_OR_MONTH_PATTERN,
     DEFAULT_LIMIT,
@@ -74,7 +74,8 @@ def _csv_value(row: Anomaly, column: str):
     return value
 
 
-@router.get("/anomalies", response_model=AnomaliesResponse, responses={200: {"content": CSV_CONTENT}, **responses(400, 401, 422, 503, 500)},
+@router.get("/anomalies", response_model=AnomaliesResponse,
+            responses={200: {"content": CSV_CONTENT, "headers": PAGING_HEADERS}, **responses(400, 401, 422, 503, 500)},
             summary="Cost anomalies, newest first")
 def anomalies(
     request: Request,

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, select
 
-from finops_pipeline.api.csv import CSV_CONTENT, csv_response
+from finops_pipeline.api.csv import CSV_CONTENT, PAGING_HEADERS, csv_response
 from finops_pipeline.api.deps import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -47,7 +47,7 @@ ToMonth = Annotated[str | None, Query(alias="to", pattern=MONTH_PATTERN, descrip
 
 
 @router.get("/costs", response_model=CostsResponse, response_model_exclude_unset=True,
-            responses={200: {"content": CSV_CONTENT}, **responses(400, 401, 422, 503, 500)},
+            responses={200: {"content": CSV_CONTENT, "headers": PAGING_HEADERS}, **responses(400, 401, 422, 503, 500)},
             summary="Costs summed by any grouping, monthly or daily")
 def costs(
     request: Request,
