@@ -3,19 +3,21 @@
 Dashboards ask the same questions over and over (a Grafana panel refreshes every minute, a
 Metabase dashboard re-runs its cards for every viewer), while the warehouse changes a few times a
 day. So a GET answer is kept, per token, until the data version moves, and then everything is
-forgotten at once. The data version is read on every request, so an answer is never older than
-the last commit the request could have seen:
+forgotten at once. The data version is read on every request (microseconds, no round trip to
+the database), so an answer is never older than the last change the API has been told of:
 
 - SQLite: ``PRAGMA data_version`` on a connection of its own, which changes whenever another
   connection commits (the pipeline, an acknowledgement, a token revocation).
-- PostgreSQL: ``pg_current_snapshot()``, which changes whenever a writing transaction starts or
-  ends anywhere on the server (read-only transactions take no transaction id). Writes to other
-  databases invalidate too: conservative, never stale.
+- PostgreSQL: a notification that a trigger on every warehouse table sends when a writing
+  transaction commits (finops_pipeline/warehouse/change_feed.py), received on a LISTEN connection
+  of its own; reading it is a look at the socket, not a round trip. Until every table has its
+  trigger (a warehouse the pipeline has not upgraded yet), nothing is kept.
 
 The answer is computed after the version is read, in its own snapshot, so it is at least as new
-as the version it is stored under. A token's identity is kept under the same version, so a
-revoked token is refused on the next request. Only 200 answers are kept; errors, /health and
-POSTs always go to the application.
+as the version it is stored under. Answers are keyed by the token and forgotten with every change,
+so a revoked token is refused on the next request; after a POST (an acknowledgement) this process
+forgets everything at once, without waiting for the notification. Only 200 answers are kept;
+errors, /health and POSTs always go to the application.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import hashlib
 import logging
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -31,13 +34,17 @@ import anyio
 from sqlalchemy import Engine
 
 from finops_pipeline.api.auth import Principal
+from finops_pipeline.warehouse.change_feed import CHANNEL, tables_without_trigger
 
 log = logging.getLogger("finops_pipeline.api")
+RECHECK_SECONDS = 30.0  # PostgreSQL without every change trigger: how often to look again
 
 
 class DataVersion:
     """A value that changes whenever a commit becomes visible in the warehouse, or None when
-    this kind of warehouse cannot tell (then nothing is cached)."""
+    this kind of warehouse cannot tell (then nothing is cached). A notification reaches the
+    listener a moment after the commit is visible, so an answer computed in that moment may be
+    kept under the older version: it is the newer data, never older than the version."""
 
     def __init__(self, engine: Engine):
         self._lock = threading.Lock()
@@ -45,6 +52,8 @@ class DataVersion:
         self._kind = None
         self._raw = None
         self._pooled = None
+        self._complete = False
+        self._recheck_at = 0.0
         self._seen = None
         self._generation = 0
         database = engine.url.database
@@ -80,20 +89,40 @@ class DataVersion:
             if value != self._seen:  # a counter of this connection only: number its changes
                 self._seen, self._generation = value, self._generation + 1
             return self._generation
-        with self._raw.cursor() as cur:
-            cur.execute("SELECT pg_current_snapshot()::text")
-            return cur.fetchone()[0]
+        if not self._complete:  # a table would change silently: keep nothing (checked again later)
+            if time.monotonic() < self._recheck_at:
+                return None
+            self._close()
+            self._open()
+            if not self._complete:
+                return None
+        self._raw.poll()  # reads what the server sent, without a round trip
+        if self._raw.notifies:
+            self._raw.notifies.clear()
+            self._generation += 1
+        return self._generation
 
     def _open(self):
+        # A new connection may have missed changes: what was kept before is forgotten.
+        self._generation += 1
         if self._kind == "sqlite":
             # Read-only, autocommit: it never takes a lock that could delay the pipeline.
             self._raw = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=False,
                                         isolation_level=None)
-        else:
-            # Kept out of the pool for the life of the process, and closed (invalidated) with it.
-            self._pooled = self._engine.raw_connection()
-            self._raw = self._pooled.driver_connection
-            self._raw.autocommit = True
+            return
+        # Kept out of the pool for the life of the process, and closed (invalidated) with it.
+        self._pooled = self._engine.raw_connection()
+        self._raw = self._pooled.driver_connection
+        self._raw.autocommit = True
+        with self._raw.cursor() as cur:
+            cur.execute(f"LISTEN {CHANNEL}")  # before the check: no change can fall between the two
+        with self._engine.connect() as conn:
+            missing = tables_without_trigger(conn)
+        self._complete = not missing
+        if missing:
+            self._recheck_at = time.monotonic() + RECHECK_SECONDS
+            log.warning("read API cache off: tables without change notification: %s (run the pipeline once "
+                        "as the tables' owner)", ", ".join(missing))
 
     def _close(self):
         raw, pooled, self._raw, self._pooled = self._raw, self._pooled, None, None
@@ -127,22 +156,29 @@ class ResponseCache:
     def __init__(self, app, prefix: str, engine: Engine, version: DataVersion, max_bytes: int):
         self.app, self.prefix, self.engine, self.version, self.max_bytes = app, prefix, engine, version, max_bytes
         self.enabled = max_bytes > 0 and version.enabled
-        self._inline = version.kind == "sqlite"  # microseconds: no need for a thread
         self._at = None  # the data version the answers below belong to
         self._answers: OrderedDict[tuple, _Entry] = OrderedDict()
         self._computing: dict[tuple, anyio.Event] = {}
+        self._writes = 0  # POSTs through this process
         self._bytes = 0
 
     async def __call__(self, scope, receive, send):
-        if not (self.enabled and scope["type"] == "http" and scope["method"] == "GET"
-                and scope["path"].startswith(self.prefix) and not scope["path"].endswith("/health")):
+        if not (self.enabled and scope["type"] == "http" and scope["path"].startswith(self.prefix)):
+            return await self.app(scope, receive, send)
+        if scope["method"] != "GET":  # a write (acknowledge): what was kept may be stale now
+            try:
+                return await self.app(scope, receive, send)
+            finally:
+                self._writes += 1  # part of the version: an answer begun before the write is not kept
+        if scope["path"].endswith("/health"):
             return await self.app(scope, receive, send)
         authorization = _header(scope, b"authorization")
         if not authorization:
             return await self.app(scope, receive, send)
-        version = self.version.current() if self._inline else await anyio.to_thread.run_sync(self.version.current)
+        version = self.version.current()
         if version is None:
             return await self.app(scope, receive, send)
+        version = (version, self._writes)
         if version != self._at:
             self._forget(version)
         key = (hashlib.sha256(authorization).digest(), scope.get("scheme"), _header(scope, b"host"),

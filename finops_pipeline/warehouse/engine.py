@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
+from finops_pipeline.warehouse.change_feed import install_change_triggers
 from finops_pipeline.warehouse.grants import grant_reader_access
 from finops_pipeline.warehouse.schema import metadata
 
@@ -57,6 +58,7 @@ def ensure_tables(engine: Engine) -> None:
     metadata.create_all(engine, checkfirst=True)
     _add_missing_columns(engine)
     grant_reader_access(engine)  # PostgreSQL + FINOPS_WAREHOUSE_READER_ROLE only (grants.py)
+    install_change_triggers(engine)  # PostgreSQL: tells the read API's cache of every commit (change_feed.py)
 
 
 def _add_missing_columns(engine: Engine) -> None:
