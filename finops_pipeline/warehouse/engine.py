@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Delete, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
 from finops_pipeline.warehouse.change_feed import install_change_triggers
 from finops_pipeline.warehouse.grants import grant_reader_access
+from finops_pipeline.warehouse.locks import advisory_key
 from finops_pipeline.warehouse.schema import metadata
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,9 @@ def make_engine(url: str) -> Engine:
         # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the lock installs psycopg2,
         # whose COPY support the bulk loader uses.
         parsed = parsed.set(drivername="postgresql+psycopg2")
-    return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_pre_ping=True)
+    _configure_postgres(engine)
+    return engine
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -50,32 +53,75 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writer") else "BEGIN")
 
 
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "before_execute")
+    def _queue_replacements(conn, clauseelement, _multiparams, _params, execution_options):
+        # A month (or a whole table) is replaced by DELETE + COPY in one transaction. Two runs
+        # replacing the same rows at once would keep both copies under READ COMMITTED: the second
+        # DELETE waits for the first transaction, then cannot see the rows it inserted. Locking
+        # the table first (SHARE ROW EXCLUSIVE: readers go on, other writers of the table wait)
+        # queues such writers, as BEGIN IMMEDIATE does on SQLite; the DELETE then sees every row.
+        if isinstance(clauseelement, Delete) and execution_options.get("writer"):
+            table = engine.dialect.identifier_preparer.format_table(clauseelement.table)
+            conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+
+
 def ensure_tables(engine: Engine) -> None:
-    """Create missing warehouse tables and add columns a newer contract introduced.
+    """Create missing warehouse tables and add the columns and indexes a newer contract introduced.
 
     Never drops or rewrites: a warehouse from an earlier version keeps its rows, and the new
-    columns stay null in months written before the upgrade until those months are re-run."""
-    metadata.create_all(engine, checkfirst=True)
-    _add_missing_columns(engine)
+    columns stay null in months written before the upgrade until those months are re-run.
+
+    Runs started together on a fresh warehouse all find the tables missing: the changes are made
+    by one writer at a time (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock) and looked up
+    again under that lock, so a later run finds them made instead of failing with "table already
+    exists" (or a unique violation on pg_type)."""
+    existing = inspect(engine)
+    if _missing_columns(existing) or _missing_indexes(existing):
+        with engine.connect().execution_options(writer=True) as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({advisory_key('schema')})")
+            metadata.create_all(conn, checkfirst=True)
+            _add_missing_columns(conn)
+            _add_missing_indexes(conn)
     grant_reader_access(engine)  # PostgreSQL + FINOPS_WAREHOUSE_READER_ROLE only (grants.py)
     install_change_triggers(engine)  # PostgreSQL: tells the read API's cache of every commit (change_feed.py)
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    existing = inspect(engine)
-    missing = [
-        (table, column)
-        for table in metadata.sorted_tables
-        for column in table.columns
-        if column.name not in {c["name"] for c in existing.get_columns(table.name)}
-    ]
-    if not missing:
-        return
-    preparer = engine.dialect.identifier_preparer
-    with engine.connect().execution_options(writer=True) as conn, conn.begin():
-        for table, column in missing:
-            # Identifiers and types come from the table contract, never from input.
-            ddl = (f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.format_column(column)} "
-                   f"{column.type.compile(dialect=engine.dialect)}")
-            conn.exec_driver_sql(ddl)
-            log.warning("warehouse: added column %s.%s (re-run older months to fill it)", table.name, column.name)
+def _missing_columns(existing) -> list:
+    """(table, column) pairs of the contract the warehouse lacks (every column of a missing table)."""
+    names = set(existing.get_table_names())
+    present = {t: {c["name"] for c in existing.get_columns(t)} if t in names else set() for t in metadata.tables}
+    return [(table, column) for table in metadata.sorted_tables for column in table.columns
+            if column.name not in present[table.name]]
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    preparer = conn.dialect.identifier_preparer
+    for table, column in _missing_columns(inspect(conn)):
+        # Identifiers and types come from the table contract, never from input.
+        ddl = (f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.format_column(column)} "
+               f"{column.type.compile(dialect=conn.dialect)}")
+        conn.exec_driver_sql(ddl)
+        log.warning("warehouse: added column %s.%s (re-run older months to fill it)", table.name, column.name)
+
+
+def _missing_indexes(existing) -> list:
+    """Indexes of the contract missing on tables that exist (create_all only indexes new tables),
+    leaving out those the contract makes for another dialect only (`ddl_if`)."""
+    names = set(existing.get_table_names())
+    dialect = existing.dialect.name
+    return [index for table in metadata.sorted_tables if table.name in names
+            for index in table.indexes if _for_dialect(index, dialect)
+            and index.name not in {i["name"] for i in existing.get_indexes(table.name)}]
+
+
+def _for_dialect(index, dialect: str) -> bool:
+    only = getattr(getattr(index, "_ddl_if", None), "dialect", None)
+    return only is None or (dialect == only if isinstance(only, str) else dialect in only)
+
+
+def _add_missing_indexes(conn: Connection) -> None:
+    for index in _missing_indexes(inspect(conn)):
+        index.create(conn)  # from the table contract; may take a while on a large table, once
+        log.warning("warehouse: created index %s on %s (a newer version's query shape)", index.name, index.table.name)
