@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import gzip
 import os
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import FOCUS_HEADER, focus_row, write_csv
+from tests.helpers import FOCUS_HEADER, focus_row, scratch_databases, write_csv
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -93,19 +92,5 @@ def postgres_url():
     if not base:
         pytest.skip("FINOPS_TEST_POSTGRES_URL is not set (CI sets it in .ci/run; locally e.g. "
                     "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres)")
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"finops_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
-            ), {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with scratch_databases(base, "") as urls:
+        yield urls[""]

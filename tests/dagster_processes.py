@@ -18,7 +18,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,28 +192,9 @@ def postgres_admin_url(url: str) -> str:
 
 
 @contextlib.contextmanager
-def scratch_databases(admin_url: str, *labels: str, prefix: str = "finops_h2_") -> Iterator[dict[str, str]]:
-    """One new database per label on the server of ``admin_url`` (label -> URL), dropped on exit
-    after terminating the connections still open to it."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+def scratch_databases(admin_url: str, *labels: str, prefix: str = "finops_e2e_") -> Iterator[dict[str, str]]:
+    """tests.helpers.scratch_databases with the psycopg2 driver made explicit."""
+    from tests.helpers import scratch_databases as create
 
-    admin_url = postgres_admin_url(admin_url)
-    token = uuid.uuid4().hex[:8]
-    names = {label: f"{prefix}{label}_{token}" for label in labels}
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    created = []
-    try:
-        with admin.connect() as conn:
-            for name in names.values():
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-                created.append(name)
-        base = make_url(admin_url)
-        yield {label: base.set(database=name).render_as_string(hide_password=False) for label, name in names.items()}
-    finally:
-        with admin.connect() as conn:
-            for name in created:
-                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with create(postgres_admin_url(admin_url), *labels, prefix=prefix) as urls:
+        yield urls

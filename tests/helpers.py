@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagster import Definitions, ExecuteInProcessResult
@@ -76,3 +79,30 @@ def read_whole_table(url: str, table: str):
         return pd.read_sql_table(table, engine)
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def scratch_databases(admin_url: str, *labels: str, prefix: str = "finops_test_") -> Iterator[dict[str, str]]:
+    """One new database per label on the PostgreSQL server of ``admin_url`` (label -> URL), dropped
+    on exit after terminating the connections still open to it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    token = uuid.uuid4().hex[:10]
+    names = {label: f"{prefix}{label}_{token}" if label else f"{prefix}{token}" for label in labels}
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    created = []
+    try:
+        with admin.connect() as conn:
+            for name in names.values():
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+                created.append(name)
+        base = make_url(admin_url)
+        yield {label: base.set(database=name).render_as_string(hide_password=False) for label, name in names.items()}
+    finally:
+        with admin.connect() as conn:
+            for name in created:
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
