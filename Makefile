@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test dev run validate bench bench-ingest bench-forecast bench-anomalies bench-api lint up down clean
+.PHONY: demo test dev run validate bench bench-ingest bench-forecast bench-anomalies bench-api bench-pipeline lint up down clean
 
 # Install exactly what requirements.lock pins, then the project itself (editable).
 $(STAMP): requirements.lock pyproject.toml
@@ -49,6 +49,11 @@ bench-anomalies: $(STAMP)
 # FINOPS_BENCH_PG_ADMIN, default postgres@127.0.0.1:5432); result in benchmarks/out/api_benchmark.md.
 bench-api: $(STAMP)
 	$(BIN)/python -m benchmarks.api_benchmark
+
+# The whole pipeline (every asset of monthly_costs_job) on 12 months x 1M generated billing rows, SQLite;
+# result in benchmarks/out/pipeline_benchmark.md (docs/performance.md, docs/scaling.md).
+bench-pipeline: $(STAMP)
+	$(BIN)/python -m benchmarks.pipeline_benchmark
 
 lint: $(STAMP)
 	$(BIN)/ruff check finops_pipeline transforms tests benchmarks

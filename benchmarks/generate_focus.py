@@ -112,6 +112,15 @@ PROJECTS = tuple(
     )
 )
 assert len(set(PROJECTS)) == 50
+
+
+def project_names(n: int = len(PROJECTS)) -> tuple[str, ...]:
+    """``n`` project tag values: the 50 of PROJECTS first, then numbered variants of them
+    ("atlas-checkout-2", ...), so that a larger project count keeps the same name style."""
+    if n <= len(PROJECTS):
+        return PROJECTS[:n]
+    extra = (f"{PROJECTS[i % len(PROJECTS)]}-{i // len(PROJECTS) + 1}" for i in range(len(PROJECTS), n))
+    return PROJECTS + tuple(extra)
 ENVIRONMENTS = ("prod", "staging", "dev")
 TEAMS = ("payments", "platform", "growth", "research", "infra", "mobile", "web", "analytics")
 TAGGED_SHARE = 0.8
@@ -157,9 +166,10 @@ def fixed_decimals(units: np.ndarray, decimals: int) -> pa.Array:
     return pc.binary_join_element_wise(signed, frac, ".")
 
 
-def build_resources(n: int, rng: np.random.Generator) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+def build_resources(n: int, rng: np.random.Generator, projects: tuple[str, ...] = PROJECTS,
+                    ) -> tuple[pa.Table, np.ndarray, np.ndarray, dict[str, list[str]]]:
     """One row per resource, with the CSV text of every column that is fixed per resource;
-    and each resource's unit price and discount factor."""
+    each resource's unit price and discount factor; and the sub-account ids per provider."""
     names = list(PROVIDERS)
     shares = np.array([PROVIDERS[p][0] for p in names])
     prov = rng.choice(len(names), size=n, p=shares / shares.sum())
@@ -174,7 +184,7 @@ def build_resources(n: int, rng: np.random.Generator) -> tuple[pa.Table, np.ndar
     r_region = rng.integers(0, 1 << 30, size=n)
     r_service = rng.integers(0, 1 << 30, size=n)
     r_tagged = rng.random(n) < TAGGED_SHARE
-    r_project = rng.integers(0, len(PROJECTS), size=n)
+    r_project = rng.integers(0, len(projects), size=n)
     r_env = rng.integers(0, len(ENVIRONMENTS), size=n)
     r_team = rng.integers(0, len(TEAMS), size=n)
     r_commit = rng.random(n) < 0.15
@@ -230,14 +240,14 @@ def build_resources(n: int, rng: np.random.Generator) -> tuple[pa.Table, np.ndar
             )
         if r_tagged[i]:
             row["Tags"] = (
-                f'{{"project": "{PROJECTS[r_project[i]]}", "environment": "{ENVIRONMENTS[r_env[i]]}", '
+                f'{{"project": "{projects[r_project[i]]}", "environment": "{ENVIRONMENTS[r_env[i]]}", '
                 f'"team": "{TEAMS[r_team[i]]}"}}'
             )
         for k, v in row.items():
             cols[k][i] = v
     per_resource = [c for c in FOCUS_COLUMNS if c not in ROW_COLUMNS]
     table = pa.table({c: _text(cols[c]) for c in per_resource})
-    return table, unit_price, discount
+    return table, unit_price, discount, sub_ids
 
 
 # Columns that vary per row (everything else is fixed per resource).
@@ -256,14 +266,16 @@ def _line_bytes(lines: pa.Array) -> pa.Buffer:
 
 
 def generate(rows: int, out: Path, seed: int = 42, months: int = 1, first_month: str = "2024-09",
-             resources: int | None = None, progress: bool = False) -> dict:
+             resources: int | None = None, progress: bool = False, projects: int = len(PROJECTS)) -> dict:
     """Write ``rows`` data rows to ``out`` (``.gz`` suffix: gzip); returns a summary, with the
-    exact total of the EffectiveCost column as written."""
+    exact total of the EffectiveCost column as written and the sub-account ids per provider
+    (what a projects.csv needs to map untagged resources). ``projects`` tag values are drawn
+    from ``project_names(projects)``; the default 50 gives the same file as before."""
     rng = np.random.default_rng(seed)
     bounds = month_starts(first_month, months)
     hours = int((bounds[-1] - bounds[0]).total_seconds() // 3600)
     n_res = resources or max(100, rows // hours)
-    res, unit_price, discount = build_resources(n_res, rng)
+    res, unit_price, discount, sub_ids = build_resources(n_res, rng, project_names(projects))
 
     hour_text = _text(t.strftime("%Y-%m-%d %H:00:00") for t in (bounds[0] + timedelta(hours=h) for h in range(hours + 1)))
     month_text = _text(t.strftime("%Y-%m-%d %H:00:00") for t in bounds)
@@ -337,6 +349,8 @@ def generate(rows: int, out: Path, seed: int = 42, months: int = 1, first_month:
         "months": months,
         "first_month": first_month,
         "resources": n_res,
+        "projects": projects,
+        "sub_accounts": sub_ids,
         "bytes": out.stat().st_size,
         "total_effective_cost": effective_units / 10**MONEY_DECIMALS,
         "seconds": round(time.perf_counter() - started, 2),
@@ -356,11 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--months", type=int, default=1, help="consecutive billing months covered")
     ap.add_argument("--first-month", default="2024-09", help="first billing month, YYYY-MM")
     ap.add_argument("--resources", type=int, default=None, help="resource pool size (default rows/hours)")
+    ap.add_argument("--projects", type=int, default=len(PROJECTS), help="distinct project tags (default 50)")
     ap.add_argument("--meta", type=Path, default=None, help="also write the summary as JSON here")
     args = ap.parse_args(argv)
-    if args.rows < 1 or args.months < 1:
-        ap.error("--rows and --months must be positive")
-    summary = generate(args.rows, args.out, args.seed, args.months, args.first_month, args.resources, progress=True)
+    if args.rows < 1 or args.months < 1 or args.projects < 1:
+        ap.error("--rows, --months and --projects must be positive")
+    summary = generate(args.rows, args.out, args.seed, args.months, args.first_month, args.resources, progress=True,
+                       projects=args.projects)
     if args.meta is not None:
         args.meta.write_text(json.dumps(summary, indent=2))
     print(

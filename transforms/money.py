@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 
 # Allowed drift per input row when two totals of the same money are compared: one millionth of
@@ -21,8 +22,11 @@ TOLERANCE_PER_ROW = Decimal("0.000001")
 def exact_total(values: Iterable[float] | pd.Series) -> Decimal:
     """Correctly rounded sum (``math.fsum``: no drift from summation order), as a Decimal."""
     if isinstance(values, pd.Series):
-        values = values.dropna().to_numpy(dtype="float64")
-    return Decimal(repr(math.fsum(v for v in values if v == v)))
+        array = values.dropna().to_numpy(dtype="float64")
+        values = array[~np.isnan(array)].tolist()  # Python floats: fsum reads a list ~10x faster than a generator
+    else:
+        values = [v for v in values if v == v]
+    return Decimal(repr(math.fsum(values)))
 
 
 def conserved(expected: Decimal, actual: Decimal, rows: int) -> bool:

@@ -13,21 +13,44 @@ from transforms.money import conserved, exact_total
 def month_totals(frame: pd.DataFrame, column: str) -> dict[str, Decimal]:
     if frame.empty:
         return {}
-    return {m: exact_total(g[column]) for m, g in frame.groupby("billing_month")}
+    return {m: exact_total(values) for m, values in frame.groupby("billing_month")[column]}
 
 
 def compare_month_totals(
     before: pd.DataFrame, after: pd.DataFrame, columns: list[str], months: list[str], rows: int
 ) -> list[str]:
     """Human-readable differences (empty when every month's totals agree)."""
-    problems = []
-    for column in columns:
-        b, a = month_totals(before, column), month_totals(after, column)
-        for month in months:
-            x, y = b.get(month, Decimal(0)), a.get(month, Decimal(0))
-            if not conserved(x, y, rows):
-                problems.append(f"{month} {column}: before {x} after {y} (diff {y - x})")
-    return problems
+    totals = MonthlyTotals(columns)
+    totals.add(before, after)
+    return totals.problems(months, rows)
+
+
+class MonthlyTotals:
+    """compare_month_totals for frames given a month (or a few) at a time: the same exact
+    per-month totals, compared with the same tolerance (``rows`` = every row of ``before``)."""
+
+    def __init__(self, columns: list[str]):
+        self.columns = columns
+        self.before: dict[str, dict[str, Decimal]] = {c: {} for c in columns}
+        self.after: dict[str, dict[str, Decimal]] = {c: {} for c in columns}
+        self.rows = 0
+
+    def add(self, before: pd.DataFrame, after: pd.DataFrame) -> None:
+        for column in self.columns:
+            self.before[column].update(month_totals(before, column))
+            self.after[column].update(month_totals(after, column))
+        self.rows += len(before)
+
+    def problems(self, months: list[str], rows: int | None = None) -> list[str]:
+        rows = self.rows if rows is None else rows
+        problems = []
+        for column in self.columns:
+            b, a = self.before[column], self.after[column]
+            for month in months:
+                x, y = b.get(month, Decimal(0)), a.get(month, Decimal(0))
+                if not conserved(x, y, rows):
+                    problems.append(f"{month} {column}: before {x} after {y} (diff {y - x})")
+        return problems
 
 
 def conservation_result(check_name: str, problems: list[str], what: str, months: list[str]) -> AssetCheckResult:

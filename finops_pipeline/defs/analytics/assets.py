@@ -2,7 +2,9 @@
 
 Unpartitioned: each compares months with each other (a trailing pattern, a history, the month
 before), so each is rebuilt over all months whenever any month changes. They read aggregates the
-database computes, never the raw marts row by row.
+database computes, never the raw marts row by row. Each rebuild holds its table's rebuild_lock from
+the first read to the replacement, so that with runs overlapping the last one to commit has read
+every month (warehouse/locks.py).
 """
 
 import pandas as pd
@@ -12,6 +14,7 @@ from finops_pipeline.defs.analytics import queries
 from finops_pipeline.defs.conservation import compare_month_totals, conservation_result
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse import schema
+from finops_pipeline.warehouse.locks import rebuild_lock
 from finops_pipeline.warehouse.writer import read_table, replace_table
 from transforms.analytics.anomaly_table import build_anomalies
 from transforms.analytics.budgets import (
@@ -44,18 +47,19 @@ def fct_budget_vs_actual(context: AssetExecutionContext, finops: FinopsResource)
     month (weekday pattern of the last four weeks) and a status: under, warning, over,
     projected_over."""
     settings, engine = finops.settings(), finops.engine()
-    monthly = queries.monthly_cost_by(engine, "project")
-    last = queries.last_charge_date(engine)
-    since = None
-    if last is not None:
-        since = min(last.replace(day=1), last - pd.Timedelta(days=PATTERN_DAYS - 1)).strftime("%Y-%m-%d")
-    daily = queries.daily_cost_by(engine, "project", since=since) if since else queries.daily_cost_by(engine, "project")
-    result = build_budget_vs_actual(
-        monthly, read_table(engine, schema.stg_budgets), daily, read_table(engine, schema.dim_projects),
-        settings.reporting_currency, BudgetThresholds(settings.budget_warning_pct),
-        first_cost=queries.first_charge_date_by_project(engine),
-    )
-    rows = replace_table(engine, schema.fct_budget_vs_actual, result)
+    with rebuild_lock(engine, schema.fct_budget_vs_actual):
+        monthly = queries.monthly_cost_by(engine, "project")
+        last = queries.last_charge_date(engine)
+        since = None
+        if last is not None:
+            since = min(last.replace(day=1), last - pd.Timedelta(days=PATTERN_DAYS - 1)).strftime("%Y-%m-%d")
+        daily = queries.daily_cost_by(engine, "project", since=since) if since else queries.daily_cost_by(engine, "project")
+        result = build_budget_vs_actual(
+            monthly, read_table(engine, schema.stg_budgets), daily, read_table(engine, schema.dim_projects),
+            settings.reporting_currency, BudgetThresholds(settings.budget_warning_pct),
+            first_cost=queries.first_charge_date_by_project(engine),
+        )
+        rows = replace_table(engine, schema.fct_budget_vs_actual, result)
     months = sorted(monthly["billing_month"].unique())
     problems = compare_month_totals(monthly, result.rename(columns={"actual": "effective_cost"}),
                                     ["effective_cost"], months, len(monthly))
@@ -82,9 +86,10 @@ def fct_cost_drivers(context: AssetExecutionContext, finops: FinopsResource):
     """Month-over-month change of effective cost decomposed by project, service, sub-account,
     region and provider, ranked by size (waterfall-ready)."""
     settings, engine = finops.settings(), finops.engine()
-    drivers = build_cost_drivers(queries.member_costs(engine, DIMENSIONS))
-    drivers["reporting_currency"] = settings.reporting_currency
-    rows = replace_table(engine, schema.fct_cost_drivers, drivers)
+    with rebuild_lock(engine, schema.fct_cost_drivers):
+        drivers = build_cost_drivers(queries.member_costs(engine, DIMENSIONS))
+        drivers["reporting_currency"] = settings.reporting_currency
+        rows = replace_table(engine, schema.fct_cost_drivers, drivers)
     totals = queries.monthly_cost_by(engine).set_index("billing_month")["effective_cost"]
     if len(totals):  # a month without data counts as 0, as in the drivers
         months = pd.period_range(totals.index.min(), totals.index.max(), freq="M").astype(str)
@@ -117,17 +122,18 @@ def fct_cost_anomalies(context: AssetExecutionContext, finops: FinopsResource) -
     Isolation Forest and month-over-month votes into one score, reported only above both an
     absolute impact floor and a relative threshold. Acknowledgements in anomaly_feedback are kept."""
     settings, engine = finops.settings(), finops.engine()
-    detail = queries.daily_cost_by(engine, "project", "service_name", "sub_account_id", "region")
-    last = queries.last_charge_date(engine)
-    complete = sorted(m for m in detail["billing_month"].unique()
-                      if last is None or pd.Period(m, freq="M").end_time.normalize() <= last)
-    now = pd.Timestamp.now(tz="UTC")
-    anomalies = build_anomalies(
-        detail, read_table(engine, schema.dim_projects), read_table(engine, schema.anomaly_feedback),
-        read_table(engine, schema.fct_cost_anomalies), settings.reporting_currency, now, complete,
-        settings.anomaly_config(),
-    )
-    rows = replace_table(engine, schema.fct_cost_anomalies, anomalies)
+    with rebuild_lock(engine, schema.fct_cost_anomalies):  # also keeps first_seen / status of the last rebuild
+        detail = queries.daily_cost_by(engine, "project", "service_name", "sub_account_id", "region")
+        last = queries.last_charge_date(engine)
+        complete = sorted(m for m in detail["billing_month"].unique()
+                          if last is None or pd.Period(m, freq="M").end_time.normalize() <= last)
+        now = pd.Timestamp.now(tz="UTC")
+        anomalies = build_anomalies(
+            detail, read_table(engine, schema.dim_projects), read_table(engine, schema.anomaly_feedback),
+            read_table(engine, schema.fct_cost_anomalies), settings.reporting_currency, now, complete,
+            settings.anomaly_config(),
+        )
+        rows = replace_table(engine, schema.fct_cost_anomalies, anomalies)
     recent = anomalies.sort_values("period_start", ascending=False)
     return MaterializeResult(metadata={
         "dagster/row_count": rows,
@@ -165,15 +171,16 @@ def fct_cost_forecasts(context: AssetExecutionContext, finops: FinopsResource):
     month-to-date cost). Per series the model is chosen by rolling-origin backtest; 80 % and 95 %
     intervals."""
     settings, engine = finops.settings(), finops.engine()
-    monthly = queries.monthly_cost_by(engine, "project")
-    last = queries.last_charge_date(engine)
-    daily = queries.daily_cost_by(engine, "project", since=(last - pd.Timedelta(days=62)).strftime("%Y-%m-%d")) \
-        if last is not None else queries.daily_cost_by(engine, "project")
-    month, to_date, projected, remaining = _open_month_projection(engine, daily)
-    forecasts = build_forecasts(monthly, month, to_date, projected, remaining, settings.forecast_horizon,
-                                settings.reporting_currency, pd.Timestamp.now(tz="UTC"),
-                                first_cost=queries.first_charge_date_by_project(engine))
-    rows = replace_table(engine, schema.fct_cost_forecasts, forecasts)
+    with rebuild_lock(engine, schema.fct_cost_forecasts):
+        monthly = queries.monthly_cost_by(engine, "project")
+        last = queries.last_charge_date(engine)
+        daily = queries.daily_cost_by(engine, "project", since=(last - pd.Timedelta(days=62)).strftime("%Y-%m-%d")) \
+            if last is not None else queries.daily_cost_by(engine, "project")
+        month, to_date, projected, remaining = _open_month_projection(engine, daily)
+        forecasts = build_forecasts(monthly, month, to_date, projected, remaining, settings.forecast_horizon,
+                                    settings.reporting_currency, pd.Timestamp.now(tz="UTC"),
+                                    first_cost=queries.first_charge_date_by_project(engine))
+        rows = replace_table(engine, schema.fct_cost_forecasts, forecasts)
     values = forecasts[["lower_95", "lower_80", "forecast", "upper_80", "upper_95"]].to_numpy(dtype="float64")
     tolerance = 1e-6 * (1 + abs(values))
     disordered = forecasts[(values[:, :-1] > values[:, 1:] + tolerance[:, 1:]).any(axis=1)]

@@ -7,11 +7,11 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from finops_pipeline.warehouse import schema
-from finops_pipeline.warehouse.engine import ensure_tables
+from finops_pipeline.warehouse.writer import ensure_tables_once
 
 
 def _read(engine: Engine, stmt) -> pd.DataFrame:
-    ensure_tables(engine)
+    ensure_tables_once(engine)
     with engine.connect() as conn:
         return pd.read_sql(stmt, conn)
 

@@ -13,43 +13,77 @@ from dagster import (
 )
 from sqlalchemy import select
 
-from finops_pipeline.defs.conservation import compare_month_totals, conservation_result, warning_result
+from finops_pipeline.defs.conservation import MonthlyTotals, compare_month_totals, conservation_result, warning_result
 from finops_pipeline.defs.partitions import billing_month_partitions, monthly_backfill_policy
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse import schema
+from finops_pipeline.warehouse.locks import rebuild_lock
 from finops_pipeline.warehouse.writer import read_partition, read_table, replace_month, replace_table
-from transforms.allocation.engine import SPLIT_AMOUNTS, apply_rules
+from transforms.allocation.engine import SPLIT_AMOUNTS, RuleEffect, apply_rules
 from transforms.allocation.rules import project_warnings, rules_from_frame
-from transforms.intermediate.costs_converted import MissingFxRate, convert_costs
-from transforms.marts.costs import build_costs_daily, build_costs_monthly
+from transforms.intermediate.costs_converted import MissingFxRate, convert_costs, resolve_fx_rates
+from transforms.marts.costs import MONTHLY_GRAIN, VALUES, build_costs_daily, build_costs_monthly
 from transforms.marts.kpis import build_kpis_monthly
 from transforms.money import cents, exact_total
 
 GROUP = "costs"
 AMOUNTS = ["billed_cost", "effective_cost", "list_cost", "source_rows"]
 ALLOCATED_AMOUNTS = [*SPLIT_AMOUNTS, "source_rows"]
+MONTHLY_COLUMNS = [*MONTHLY_GRAIN, *VALUES]  # what fct_costs_monthly reads of fct_costs_daily
 PARTITIONED = dict(partitions_def=billing_month_partitions, backfill_policy=monthly_backfill_policy, group_name=GROUP)
 
 
-def _write_months(context, engine, table, frame: pd.DataFrame, months: list[str]) -> None:
-    by_month = dict(tuple(frame.groupby("billing_month"))) if not frame.empty else {}
-    for month in months:  # a month without rows is still replaced: emptied, not left stale
-        replace_month(engine, month, {table: by_month.get(month, frame.iloc[0:0])})
-    context.log.info(f"{table.name}: {len(frame)} rows written for {len(months)} month(s) {months[0]}..{months[-1]}")
+class _MonthByMonth:
+    """Writes a partitioned table one month at a time and keeps only what the asset's metadata and
+    conservation check need: per-month exact totals, row counts and the effective cost column.
+
+    A single-run backfill hands an asset many months; transforming them all at once held every
+    month's rows several times over (5 GiB for 12 months of 1M billing rows). Every transform here
+    works within a billing month, so a month alone gives the same rows (docs/performance.md)."""
+
+    def __init__(self, context, engine, table, months: list[str], checked: list[str]):
+        self.context, self.engine, self.table, self.months = context, engine, table, months
+        self.checked = MonthlyTotals(checked)
+        self.rows = 0
+        self.by_month: list[pd.Series] = []
+        self.effective: list[pd.Series] = []
+        self.chargeback: list[pd.Series] = []
+
+    def write(self, month: str, before: pd.DataFrame, after: pd.DataFrame, checked_after: pd.DataFrame | None = None) -> None:
+        """Replace ``month`` with ``after`` (emptied when it has no rows, not left stale)."""
+        replace_month(self.engine, month, {self.table: after})
+        self.checked.add(before, after if checked_after is None else checked_after)
+        self.rows += len(after)
+        if not after.empty:
+            self.by_month.append(after.groupby("billing_month")["effective_cost"].sum())
+            self.effective.append(after["effective_cost"])
+            if "chargeback_cost" in after:
+                self.chargeback.append(after["chargeback_cost"])
+
+    def empty(self) -> pd.DataFrame:
+        return pd.DataFrame(columns=[c.name for c in self.table.columns])
+
+    def problems(self) -> list[str]:
+        return self.checked.problems(self.months)
+
+    def summary(self) -> dict:
+        months = self.months
+        self.context.log.info(f"{self.table.name}: {self.rows} rows written for {len(months)} month(s) {months[0]}..{months[-1]}")
+        by_month = pd.concat(self.by_month).map(cents).to_frame().to_markdown() if self.by_month else "no rows"
+        return {
+            "table": self.table.name,
+            "dagster/row_count": self.rows,
+            "months": MetadataValue.text(", ".join(months)),
+            "effective_cost_total": cents(exact_total(_stacked(self.effective))),
+            "effective_cost_by_month": MetadataValue.md(by_month),
+        }
+
+    def chargeback_total(self) -> str:
+        return cents(exact_total(_stacked(self.chargeback)))
 
 
-def _summary(frame: pd.DataFrame, table: str, months: list[str]) -> dict:
-    by_month = (
-        frame.groupby("billing_month")["effective_cost"].sum().map(cents).to_frame().to_markdown()
-        if not frame.empty else "no rows"
-    )
-    return {
-        "table": table,
-        "dagster/row_count": len(frame),
-        "months": MetadataValue.text(", ".join(months)),
-        "effective_cost_total": cents(exact_total(frame["effective_cost"])),
-        "effective_cost_by_month": MetadataValue.md(by_month),
-    }
+def _stacked(parts: list[pd.Series]) -> pd.Series:
+    return pd.concat(parts, ignore_index=True) if parts else pd.Series(dtype="float64")
 
 
 @asset(
@@ -68,24 +102,35 @@ def int_costs_converted(context: AssetExecutionContext, finops: FinopsResource):
     original amounts, the rate and where it came from (exact / carried_forward:YYYY-MM) are kept."""
     settings, engine = finops.settings(), finops.engine()
     months = list(context.partition_keys)
-    stg = read_partition(engine, schema.stg_billing, months)
     fx = read_table(engine, schema.stg_fx_rates)
-    try:
-        converted = convert_costs(stg, fx, settings.reporting_currency)
+    try:  # every month's rates first: a missing rate fails the asset before any month is written
+        resolve_fx_rates(_currencies_by_month(engine, months), fx, settings.reporting_currency)
     except MissingFxRate as exc:
         raise Failure(description=str(exc)) from exc
-    _write_months(context, engine, schema.int_costs_converted, converted, months)
-
-    carried = converted[converted["fx_rate_source"].astype(str).str.startswith("carried_forward")]
-    renamed = converted.rename(columns={f"{a}_billing_currency": f"{a}_orig" for a in ("billed_cost", "effective_cost", "list_cost")})
-    before = stg.rename(columns={a: f"{a}_orig" for a in ("billed_cost", "effective_cost", "list_cost")})
-    problems = compare_month_totals(before, renamed, ["billed_cost_orig", "effective_cost_orig", "list_cost_orig", "source_rows"], months, len(stg))
-    yield MaterializeResult(metadata=_summary(converted, "int_costs_converted", months))
-    yield conservation_result("amounts_conserved", problems, "original amounts unchanged by conversion", months)
-    carried_rows = carried[["billing_month", "billing_currency", "fx_rate_source"]].itertuples(index=False)
-    carried_pairs = sorted({f"{m} {c} <- {s}" for m, c, s in carried_rows})
-    yield warning_result("fx_rates_exact", carried_pairs, "Months converted with an earlier month's rate (add the "
+    written = _MonthByMonth(context, engine, schema.int_costs_converted, months,
+                           ["billed_cost_orig", "effective_cost_orig", "list_cost_orig", "source_rows"])
+    carried_pairs: set[str] = set()
+    for month in months:
+        stg = read_partition(engine, schema.stg_billing, [month])
+        converted = convert_costs(stg, fx, settings.reporting_currency) if not stg.empty else written.empty()
+        renamed = converted.rename(columns={f"{a}_billing_currency": f"{a}_orig" for a in ("billed_cost", "effective_cost", "list_cost")})
+        before = stg.rename(columns={a: f"{a}_orig" for a in ("billed_cost", "effective_cost", "list_cost")})
+        written.write(month, before, converted, renamed)
+        carried = converted[converted["fx_rate_source"].astype(str).str.startswith("carried_forward")]
+        carried_rows = carried[["billing_month", "billing_currency", "fx_rate_source"]].itertuples(index=False)
+        carried_pairs |= {f"{m} {c} <- {s}" for m, c, s in carried_rows}
+    yield MaterializeResult(metadata=written.summary())
+    yield conservation_result("amounts_conserved", written.problems(), "original amounts unchanged by conversion", months)
+    yield warning_result("fx_rates_exact", sorted(carried_pairs), "Months converted with an earlier month's rate (add the "
                          "month's rate to reference/fx_rates.csv)", "carried_forward")
+
+
+def _currencies_by_month(engine, months: list[str]) -> pd.DataFrame:
+    """The (billing_month, billing_currency) pairs stg_billing holds in these months."""
+    t = schema.stg_billing
+    stmt = select(t.c.billing_month, t.c.billing_currency).distinct().where(t.c.billing_month.in_(months))
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(stmt).all(), columns=["billing_month", "billing_currency"])
 
 
 @asset(
@@ -108,14 +153,18 @@ def int_costs_allocated(context: AssetExecutionContext, finops: FinopsResource):
     allocated_ratio)."""
     engine = finops.engine()
     months = list(context.partition_keys)
-    converted = read_partition(engine, schema.int_costs_converted, months)
     rules = rules_from_frame(read_table(engine, schema.stg_allocation_rules))
-    allocated, effects = apply_rules(converted, rules)
-    _write_months(context, engine, schema.int_costs_allocated, allocated, months)
-
-    problems = compare_month_totals(converted, allocated, ALLOCATED_AMOUNTS, months, len(converted))
+    written = _MonthByMonth(context, engine, schema.int_costs_allocated, months, ALLOCATED_AMOUNTS)
+    effects: list[RuleEffect] = []
+    for month in months:
+        converted = read_partition(engine, schema.int_costs_converted, [month])
+        allocated, month_effects = apply_rules(converted, rules)
+        written.write(month, converted, allocated)
+        effects = [RuleEffect(e.rule_id, e.type, e.rows + m.rows, e.effective_cost + m.effective_cost)
+                   for e, m in zip(effects, month_effects)] if effects else month_effects
+    problems = written.problems()
     effect_rows = "\n".join(f"| {e.rule_id} | {e.type} | {e.rows:,} | {e.effective_cost:,.2f} |" for e in effects)
-    metadata = _summary(allocated, "int_costs_allocated", months)
+    metadata = written.summary()
     metadata["rules_applied"] = MetadataValue.md(
         "| rule | type | rows matched | effective cost moved |\n|---|---|---:|---:|\n" + effect_rows if effects else "no rules"
     )
@@ -147,16 +196,17 @@ def fct_costs_daily(context: AssetExecutionContext, finops: FinopsResource):
     with the chargeback price and the allocation lineage."""
     engine = finops.engine()
     months = list(context.partition_keys)
-    allocated = read_partition(engine, schema.int_costs_allocated, months)
     projects = read_table(engine, schema.dim_projects)
     pricing = read_table(engine, schema.stg_pricing)
-    daily = build_costs_daily(allocated, projects, pricing)
-    _write_months(context, engine, schema.fct_costs_daily, daily, months)
-    problems = compare_month_totals(allocated, daily, AMOUNTS, months, len(allocated))
-    metadata = _summary(daily, "fct_costs_daily", months)
-    metadata["chargeback_cost_total"] = cents(exact_total(daily["chargeback_cost"]))
+    written = _MonthByMonth(context, engine, schema.fct_costs_daily, months, AMOUNTS)
+    for month in months:
+        allocated = read_partition(engine, schema.int_costs_allocated, [month])
+        daily = build_costs_daily(allocated, projects, pricing) if not allocated.empty else written.empty()
+        written.write(month, allocated, daily)
+    metadata = written.summary()
+    metadata["chargeback_cost_total"] = written.chargeback_total()
     yield MaterializeResult(metadata=metadata)
-    yield conservation_result("totals_match_allocated", problems, "daily mart = allocated costs", months)
+    yield conservation_result("totals_match_allocated", written.problems(), "daily mart = allocated costs", months)
 
 
 @asset(
@@ -171,12 +221,12 @@ def fct_costs_monthly(context: AssetExecutionContext, finops: FinopsResource):
     the reporting currency. The table most dashboards start from."""
     engine = finops.engine()
     months = list(context.partition_keys)
-    daily = read_partition(engine, schema.fct_costs_daily, months)
-    monthly = build_costs_monthly(daily)
-    _write_months(context, engine, schema.fct_costs_monthly, monthly, months)
-    problems = compare_month_totals(daily, monthly, AMOUNTS, months, len(daily))
-    yield MaterializeResult(metadata=_summary(monthly, "fct_costs_monthly", months))
-    yield conservation_result("totals_match_daily", problems, "monthly mart = daily mart", months)
+    written = _MonthByMonth(context, engine, schema.fct_costs_monthly, months, AMOUNTS)
+    for month in months:
+        daily = read_partition(engine, schema.fct_costs_daily, [month], MONTHLY_COLUMNS)
+        written.write(month, daily, build_costs_monthly(daily) if not daily.empty else written.empty())
+    yield MaterializeResult(metadata=written.summary())
+    yield conservation_result("totals_match_daily", written.problems(), "monthly mart = daily mart", months)
 
 
 
@@ -194,9 +244,10 @@ def fct_kpis_monthly(context: AssetExecutionContext, finops: FinopsResource):
     previous month, trailing-12-month average, top project, projects with spend. Rebuilt over all
     months each time (a re-run month changes the next months' comparisons)."""
     engine = finops.engine()
-    monthly = read_table(engine, schema.fct_costs_monthly)
-    kpis = build_kpis_monthly(monthly)
-    rows = replace_table(engine, schema.fct_kpis_monthly, kpis)
+    with rebuild_lock(engine, schema.fct_kpis_monthly):  # runs overlapping: the last rebuild sees every month
+        monthly = read_table(engine, schema.fct_costs_monthly)
+        kpis = build_kpis_monthly(monthly)
+        rows = replace_table(engine, schema.fct_kpis_monthly, kpis)
     months = sorted(monthly["billing_month"].unique())
     org = kpis[kpis["scope"] == "organisation"].rename(columns={"total_cost": "effective_cost"})
     teams = kpis[kpis["scope"] == "team"].rename(columns={"total_cost": "effective_cost"})
