@@ -412,7 +412,9 @@ def run_pipeline(backend: str, csv_path: Path, meta: dict, months: list[str], ar
     os.link(csv_path, landing / "focus.csv")  # a hard link: no copy of the multi-GiB file
     reference = write_reference(data / "reference", months, meta, args.rules, args.seed)
     if backend == "postgresql":
-        url = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
+        from sqlalchemy.engine import make_url
+
+        url = make_url(PG_ADMIN_URL).set(database=PG_DB).render_as_string(hide_password=False)
         pg_drop()
         pg_admin(f"CREATE DATABASE {PG_DB}")
     else:
@@ -463,6 +465,8 @@ def run_pipeline(backend: str, csv_path: Path, meta: dict, months: list[str], ar
         pg_drop()
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)  # warehouse, scan cache, reference files (the CSV is a link)
+        if not any(root.parent.iterdir()):
+            root.parent.rmdir()
     return result
 
 
@@ -632,6 +636,7 @@ def one(args, label: str | None = None) -> list[RunResult]:
         (WORK / f"{label}-{r.backend}.json").write_text(json.dumps(asdict(r), indent=1, default=str))
     if args.drop_data:
         csv_path.unlink(missing_ok=True)
+        csv_path.with_suffix(".json").unlink(missing_ok=True)
     return runs
 
 
@@ -646,22 +651,42 @@ SWEEP_STEPS = ("stg_billing_assets", "int_costs_allocated", "fct_costs_daily", "
 
 
 def sweep(args) -> str:
-    step_heads = " | ".join(f"{s} s" for s in SWEEP_STEPS)
-    lines = ["| rows/month | months | rows | projects | rules | resources | stg_billing rows | fct_costs_daily rows | "
-             f"wall s | CPU s | landing scan s | {step_heads} | peak RSS MiB | others |",
-             "|" + "---:|" * (13 + len(SWEEP_STEPS))]
+    results = []
     for rows, months, projects, rules in SWEEP:
         a = argparse.Namespace(**{**vars(args), "rows_per_month": rows, "months": months, "projects": projects,
                                   "rules": rules})
         (r,) = one(a)
-        seconds = {s.name: s.seconds for s in r.steps}
-        scan = r.steps[0].seconds if r.steps else float("nan")
-        steps = " | ".join(_fmt(seconds.get(s, float("nan"))) for s in SWEEP_STEPS)
+        results.append(asdict(r))
+        print(sweep_table(results), file=sys.stderr)
+    return sweep_table(results)
+
+
+def sweep_report() -> str:
+    """The sweep table from the saved results of each point's latest run (benchmarks/out/pipeline-bench/*.json),
+    with the main benchmark (12 x 1M) after the 500k row when it has been run."""
+    results = []
+    for rows, months, projects, rules in [*SWEEP[:3], (1_000_000, 12, 50, 12), *SWEEP[3:]]:
+        path = WORK / f"{months}x{rows}-p{projects}-r{rules}-sqlite.json"
+        if path.exists():
+            results.append(json.loads(path.read_text()))
+    return sweep_table(results)
+
+
+def sweep_table(results: list[dict]) -> str:
+    step_heads = " | ".join(f"{s} s" for s in SWEEP_STEPS)
+    lines = ["| rows/month | months | rows | projects | rules | resources | stg_billing rows | fct_costs_daily rows | "
+             f"wall s | CPU s | landing scan s | {step_heads} | peak RSS MiB | others |",
+             "|" + "---:|" * (13 + len(SWEEP_STEPS))]
+    for r in results:
+        p, steps = r["params"], r["steps"]
+        seconds = {s["name"]: s["seconds"] for s in steps}
+        scan = steps[0]["seconds"] if steps else float("nan")
+        cells = " | ".join(_fmt(seconds.get(s, float("nan"))) for s in SWEEP_STEPS)
         lines.append(
-            f"| {rows:,} | {months} | {rows * months:,} | {projects} | {r.reference['rules']} | {r.params['resources']:,} | "
-            f"{r.table_rows.get('stg_billing', 0):,} | {r.table_rows.get('fct_costs_daily', 0):,} | {r.wall_seconds:,.1f} | "
-            f"{r.cpu_seconds:,.1f} | {scan:,.1f} | {steps} | {r.peak_rss_mib:,.0f} | {_fmt(r.whole.others_cores, 2)} |")
-        print("\n".join(lines), file=sys.stderr)
+            f"| {p['rows_per_month']:,} | {p['months']} | {p['rows']:,} | {p['projects']} | {r['reference']['rules']} | "
+            f"{p['resources']:,} | {r['table_rows'].get('stg_billing', 0):,} | {r['table_rows'].get('fct_costs_daily', 0):,} | "
+            f"{r['wall_seconds']:,.1f} | {r['cpu_seconds']:,.1f} | {scan:,.1f} | {cells} | {r['peak_rss_mib']:,.0f} | "
+            f"{_fmt(r['whole']['others_cores'], 2)} |")
     return "\n".join(lines)
 
 
@@ -680,11 +705,12 @@ def main(argv: list[str] | None = None) -> int:
                     "the scan cache and the reference files under benchmarks/out/pipeline-bench/")
     ap.add_argument("--drop-data", action="store_true", help="delete the generated CSV afterwards")
     ap.add_argument("--sweep", action="store_true", help="run the scaling points (SWEEP) and write pipeline_scaling.md")
+    ap.add_argument("--sweep-report", action="store_true", help="rewrite pipeline_scaling.md from the points' saved results")
     ap.add_argument("--out", type=Path, default=None, help="markdown result (default benchmarks/out/pipeline_benchmark.md)")
     args = ap.parse_args(argv)
     started = datetime.now(UTC)
-    if args.sweep:
-        text = sweep(args)
+    if args.sweep or args.sweep_report:
+        text = sweep(args) if args.sweep else sweep_report()
         out = args.out or OUT / "pipeline_scaling.md"
     else:
         text = report(one(args), started, argv)

@@ -14,6 +14,8 @@ from sqlalchemy import Connection, Date, Engine, Float, Integer, Table, delete, 
 
 from finops_pipeline.warehouse.engine import ensure_tables
 
+_ENSURED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
 
 def ensure_tables_once(engine: Engine) -> None:
     """``ensure_tables`` the first time this process touches ``engine``'s warehouse.
@@ -23,9 +25,6 @@ def ensure_tables_once(engine: Engine) -> None:
     if engine not in _ENSURED:
         ensure_tables(engine)
         _ENSURED.add(engine)
-
-
-_ENSURED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def replace_month(engine: Engine, month: str, frames: dict[Table, pd.DataFrame]) -> int:
@@ -163,22 +162,40 @@ def _native(value):
 
 def _copy_postgres(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
     """Bulk load with COPY inside the caller's transaction (orders of magnitude faster than
-    INSERTs). pandas writes the CSV in C, floats at full precision (bit-exact round trip).
-    Identifiers come from the table contract, never from input."""
+    INSERTs). Identifiers come from the table contract, never from input."""
     from psycopg2 import sql
 
     text = frame.copy()
     for c in _date_columns(table):
         text[c] = pd.to_datetime(text[c]).dt.strftime("%Y-%m-%d")
-    buf = io.StringIO()
-    text.to_csv(buf, header=False, index=False, na_rep="\\N", lineterminator="\n")
-    buf.seek(0)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N')").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c) for c in frame.columns)
+    buf, null = _copy_text(text)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL {})").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c) for c in frame.columns), sql.Literal(null)
     )
     raw = conn.connection.dbapi_connection
     with raw.cursor() as cur:
         cur.copy_expert(statement.as_string(raw), buf)
+
+
+def _copy_text(frame: pd.DataFrame) -> tuple[io.IOBase, str]:
+    """The rows as COPY CSV, and its null marker. Arrow's CSV writer (~10x faster than pandas'):
+    text always quoted, null as an empty unquoted field, floats in the shortest form that parses
+    back to the same double (PostgreSQL's parser is correctly rounded, so the stored value is
+    the one in the frame). A column Arrow cannot type (mixed Python objects) falls back to
+    pandas' writer, floats at full precision, null as \\N."""
+    import pyarrow.csv as pacsv
+
+    try:
+        rows = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        buf = io.StringIO()
+        frame.to_csv(buf, header=False, index=False, na_rep="\\N", lineterminator="\n")
+        buf.seek(0)
+        return buf, "\\N"
+    out = io.BytesIO()
+    pacsv.write_csv(rows, out, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    out.seek(0)
+    return out, ""
 
 
 def read_partition(engine: Engine, table: Table, months: list[str], columns: list[str] | None = None) -> pd.DataFrame:
