@@ -49,9 +49,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.common import PG_ADMIN_URL, log, machine_ticks, month_list, pg_admin, pg_drop
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out"
-PG_ADMIN_URL = os.environ.get("FINOPS_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "finops_bench"
 GOAL_P50_MS, GOAL_P99_MS = 20.0, 100.0
 
@@ -77,15 +78,6 @@ def ensure_dataset(rows: int, months: int, first_month: str, seed: int) -> tuple
     return path, json.loads(meta_path.read_text())
 
 
-def month_list(first_month: str, months: int) -> list[str]:
-    y, m = (int(x) for x in first_month.split("-"))
-    out = []
-    for _ in range(months):
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
-
-
 def write_reference(ref: Path, months: list[str]) -> None:
     """Reference files matching the generator: its 50 projects (teams by prefix), an EUR rate for
     every month (one billing account is in EUR), a flat 5% chargeback markup, no allocation rules."""
@@ -106,10 +98,6 @@ def write_reference(ref: Path, months: list[str]) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
-def log(msg: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
-
-
 def finops(*args: str, env: dict, capture: bool = False) -> subprocess.CompletedProcess:
     cmd = [str(Path(sys.executable).with_name("finops")), *args]
     return subprocess.run(cmd, env=env, cwd=REPO, check=True, text=True,
@@ -122,18 +110,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def pg_admin(sql: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(PG_ADMIN_URL)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 def pg_exists() -> bool:
     import psycopg2
 
@@ -144,11 +120,6 @@ def pg_exists() -> bool:
             return cur.fetchone() is not None
     finally:
         conn.close()
-
-
-def pg_drop() -> None:
-    pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{PG_DB}' AND pid <> pg_backend_pid()")
-    pg_admin(f"DROP DATABASE IF EXISTS {PG_DB}")
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -232,7 +203,7 @@ async def drive(base: str, path: str, token: str | None, connections: int, durat
                 if t0 >= t_end:
                     return
                 if t0 >= t_measure and "cpu" not in marks:
-                    marks["cpu"] = (_self_cpu(), proc_cpu_seconds(server_pid), _machine_ticks(), _postgres_cpu())
+                    marks["cpu"] = (_self_cpu(), proc_cpu_seconds(server_pid), machine_ticks(), _postgres_cpu())
                 try:
                     r = await client.get(path)
                     body = r.content
@@ -252,11 +223,11 @@ async def drive(base: str, path: str, token: str | None, connections: int, durat
 
         await asyncio.gather(*(worker() for _ in range(connections)))
         client_cpu, server_cpu, ticks, db_cpu = marks.get(
-            "cpu", (_self_cpu(), proc_cpu_seconds(server_pid), _machine_ticks(), _postgres_cpu()))
+            "cpu", (_self_cpu(), proc_cpu_seconds(server_pid), machine_ticks(), _postgres_cpu()))
         res.db_cpu = _postgres_cpu() - db_cpu
         res.client_cpu = _self_cpu() - client_cpu
         res.server_cpu = proc_cpu_seconds(server_pid) - server_cpu
-        busy, total = (b - a for a, b in zip(ticks, _machine_ticks()))
+        busy, total = (b - a for a, b in zip(ticks, machine_ticks()))
         res.machine_busy = busy / total if total else 0.0
     return res
 
@@ -284,7 +255,7 @@ def drive_wrk(base: str, path: str, token: str | None, connections: int, duratio
         cmd += ["-H", f"Authorization: Bearer {token}"]
     if warmup > 0:
         subprocess.run([*cmd, f"-d{max(1, round(warmup))}s", base + path], check=True, capture_output=True)
-    before = (resource.getrusage(resource.RUSAGE_CHILDREN), proc_cpu_seconds(server_pid), _machine_ticks(), _postgres_cpu())
+    before = (resource.getrusage(resource.RUSAGE_CHILDREN), proc_cpu_seconds(server_pid), machine_ticks(), _postgres_cpu())
     out = subprocess.run([*cmd, f"-d{max(1, round(duration))}s", base + path], check=True, capture_output=True, text=True)
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next(x for x in out.stdout.splitlines() if x.startswith("WRK "))
@@ -294,7 +265,7 @@ def drive_wrk(base: str, path: str, token: str | None, connections: int, duratio
     res.server_cpu = proc_cpu_seconds(server_pid) - before[1]
     res.client_cpu = (after_children.ru_utime + after_children.ru_stime) - (before[0].ru_utime + before[0].ru_stime)
     res.db_cpu = _postgres_cpu() - before[3]
-    busy, total = (b - a for a, b in zip(before[2], _machine_ticks()))
+    busy, total = (b - a for a, b in zip(before[2], machine_ticks()))
     res.machine_busy = busy / total if total else 0.0
     return res
 
@@ -319,22 +290,15 @@ def wait_quiet(limit: float = 0.15, patience: float = 10.0) -> float:
     """Wait (up to `patience` s) until other work uses < `limit` of the cores; returns the last share."""
     deadline = time.time() + patience
     while True:
-        a = _machine_ticks()
+        a = machine_ticks()
         time.sleep(2)
-        b = _machine_ticks()
+        b = machine_ticks()
         busy = (b[0] - a[0]) / max(1, b[1] - a[1])
         if busy < limit or time.time() > deadline:
             if busy >= limit:
                 log(f"machine still {busy:.0%} busy with other work; measuring anyway")
             return busy
         log(f"machine {busy:.0%} busy with other work; waiting")
-
-
-def _machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return sum(values) - idle, sum(values)
 
 
 def _self_cpu() -> float:
@@ -400,7 +364,7 @@ def run_backend(backend: str, csv_path: Path, months: list[str], args) -> Backen
         os.link(csv_path, landing / "focus.csv")  # a hard link: no copy of the multi-GiB file
         write_reference(data / "reference", months)
         if backend == "postgresql":
-            pg_drop()
+            pg_drop(PG_DB)
             pg_admin(f"CREATE DATABASE {PG_DB}")
         log(f"{backend}: loading the warehouse with `finops run` ...")
         t0 = time.perf_counter()
@@ -572,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(run_backend(backend, csv_path, months, args))
         finally:
             if backend == "postgresql" and not (args.keep or args.load_only):
-                pg_drop()
+                pg_drop(PG_DB)
     if args.load_only:
         for run in runs:
             print(f"{run.backend}: loaded in {run.load_seconds:,.0f} s; {run.warehouse_rows}")

@@ -53,11 +53,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.common import PG_ADMIN_URL, log, machine_ticks, month_list, pg_admin, pg_drop
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out"
 GEN = OUT / "gen"
 WORK = OUT / "pipeline-bench"
-PG_ADMIN_URL = os.environ.get("FINOPS_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "finops_pipeline_bench"
 GOAL_SECONDS, GOAL_RSS_MIB = 180.0, 2048.0
 SAMPLE_SECONDS = 0.2
@@ -69,20 +70,7 @@ TABLES = (
 )
 
 
-def log(msg: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
-
-
 # --------------------------------------------------------------------------- data
-
-
-def month_list(first_month: str, months: int) -> list[str]:
-    y, m = (int(x) for x in first_month.split("-"))
-    out = []
-    for _ in range(months):
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
 
 
 def ensure_dataset(rows: int, months: int, first_month: str, seed: int, projects: int) -> tuple[Path, dict]:
@@ -236,13 +224,6 @@ def _rules_yaml(rules: list[dict]) -> str:
 # --------------------------------------------------------------------------- /proc sampling
 
 
-def _machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
 def _tree(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
@@ -301,7 +282,7 @@ class Sampler:
 
     def take(self) -> Sample:
         rss, ticks = _rss_and_ticks(_tree(self.pid))
-        busy, total = _machine_ticks()
+        busy, total = machine_ticks()
         return Sample(time.time(), rss, ticks, _postgres_ticks() if self.postgres else 0, busy, total)
 
     def _run(self) -> None:
@@ -375,23 +356,6 @@ class RunResult:
     error: str = ""
 
 
-def pg_admin(sql: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(PG_ADMIN_URL)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
-def pg_drop() -> None:
-    pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{PG_DB}' AND pid <> pg_backend_pid()")
-    pg_admin(f"DROP DATABASE IF EXISTS {PG_DB}")
-
-
 def run_pipeline(backend: str, csv_path: Path, meta: dict, months: list[str], args, label: str) -> RunResult:
     root = WORK / label / backend
     shutil.rmtree(root, ignore_errors=True)
@@ -415,7 +379,7 @@ def run_pipeline(backend: str, csv_path: Path, meta: dict, months: list[str], ar
         from sqlalchemy.engine import make_url
 
         url = make_url(PG_ADMIN_URL).set(database=PG_DB).render_as_string(hide_password=False)
-        pg_drop()
+        pg_drop(PG_DB)
         pg_admin(f"CREATE DATABASE {PG_DB}")
     else:
         url = f"sqlite:///{data / 'warehouse.db'}"
@@ -462,7 +426,7 @@ def run_pipeline(backend: str, csv_path: Path, meta: dict, months: list[str], ar
     log(f"{backend}: {result.wall_seconds:.1f} s, peak RSS {result.peak_rss_mib:,.0f} MiB, "
         f"others {result.whole.others_cores:.2f} cores")
     if backend == "postgresql" and not args.keep:
-        pg_drop()
+        pg_drop(PG_DB)
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)  # warehouse, scan cache, reference files (the CSV is a link)
         if not any(root.parent.iterdir()):
@@ -630,7 +594,7 @@ def one(args, label: str | None = None) -> list[RunResult]:
             runs.append(run_pipeline(backend, csv_path, meta, months, args, label))
         finally:
             if backend == "postgresql" and not args.keep:
-                pg_drop()
+                pg_drop(PG_DB)
     WORK.mkdir(parents=True, exist_ok=True)
     for r in runs:
         (WORK / f"{label}-{r.backend}.json").write_text(json.dumps(asdict(r), indent=1, default=str))
