@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy import Connection, Delete, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
 from finops_pipeline.warehouse.change_feed import install_change_triggers
@@ -30,9 +30,7 @@ def make_engine(url: str) -> Engine:
         # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the lock installs psycopg2,
         # whose COPY support the bulk loader uses.
         parsed = parsed.set(drivername="postgresql+psycopg2")
-    engine = create_engine(parsed, pool_pre_ping=True)
-    _configure_postgres(engine)
-    return engine
+    return create_engine(parsed, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -51,19 +49,6 @@ def _configure_sqlite(engine: Engine) -> None:
         # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead
         # of failing with "database is locked" when both try to upgrade a read lock.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writer") else "BEGIN")
-
-
-def _configure_postgres(engine: Engine) -> None:
-    @event.listens_for(engine, "before_execute")
-    def _queue_replacements(conn, clauseelement, _multiparams, _params, execution_options):
-        # A month (or a whole table) is replaced by DELETE + COPY in one transaction. Two runs
-        # replacing the same rows at once would keep both copies under READ COMMITTED: the second
-        # DELETE waits for the first transaction, then cannot see the rows it inserted. Locking
-        # the table first (SHARE ROW EXCLUSIVE: readers go on, other writers of the table wait)
-        # queues such writers, as BEGIN IMMEDIATE does on SQLite; the DELETE then sees every row.
-        if isinstance(clauseelement, Delete) and execution_options.get("writer"):
-            table = engine.dialect.identifier_preparer.format_table(clauseelement.table)
-            conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
 
 def ensure_tables(engine: Engine) -> None:

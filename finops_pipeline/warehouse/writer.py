@@ -33,7 +33,7 @@ def replace_month(engine: Engine, month: str, frames: dict[Table, pd.DataFrame])
     written = 0
     with engine.connect().execution_options(writer=True) as conn, conn.begin():
         for table, frame in frames.items():
-            conn.execute(delete(table).where(table.c.billing_month == month))
+            _delete(conn, table, table.c.billing_month == month)
             written += _insert(conn, table, frame)
     return written
 
@@ -43,8 +43,19 @@ def replace_table(engine: Engine, table: Table, frame: pd.DataFrame) -> int:
     grants and BI tools' saved queries keep working)."""
     ensure_tables_once(engine)
     with engine.connect().execution_options(writer=True) as conn, conn.begin():
-        conn.execute(delete(table))
+        _delete(conn, table)
         return _insert(conn, table, frame)
+
+
+def _delete(conn: Connection, table: Table, *where) -> None:
+    """The DELETE of a replacement. On PostgreSQL the table is locked first (SHARE ROW EXCLUSIVE:
+    readers go on, other writers of the table wait), as BEGIN IMMEDIATE queues writers on SQLite:
+    under READ COMMITTED two runs replacing the same rows at once would otherwise keep both
+    copies, the second DELETE waiting for the first transaction and then not seeing the rows it
+    inserted."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"LOCK TABLE {conn.dialect.identifier_preparer.format_table(table)} IN SHARE ROW EXCLUSIVE MODE")
+    conn.execute(delete(table).where(*where))
 
 
 def _prepare(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
