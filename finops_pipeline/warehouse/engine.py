@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
@@ -71,6 +72,20 @@ def ensure_tables(engine: Engine) -> None:
             _add_missing_indexes(conn)
     grant_reader_access(engine)  # PostgreSQL + FINOPS_WAREHOUSE_READER_ROLE only (grants.py)
     install_change_triggers(engine)  # PostgreSQL: tells the read API's cache of every commit (change_feed.py)
+
+
+# Engines of this process whose warehouse ensure_tables_once has checked.
+_ENSURED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def ensure_tables_once(engine: Engine) -> None:
+    """``ensure_tables`` the first time this process touches ``engine``'s warehouse.
+
+    It inspects every table of the contract (~20 catalog queries); a run over 12 months writes and
+    reads ~100 times, and the tables cannot go missing in between except by hand."""
+    if engine not in _ENSURED:
+        ensure_tables(engine)
+        _ENSURED.add(engine)
 
 
 def _missing_columns(existing) -> list:

@@ -4,7 +4,6 @@ reader sees the old rows or the new rows, never a mix, and a re-run never double
 from __future__ import annotations
 
 import io
-import weakref
 from datetime import datetime, timezone
 
 import numpy as np
@@ -12,19 +11,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, Date, Engine, Float, Integer, Table, delete, select
 
-from finops_pipeline.warehouse.engine import ensure_tables
-
-_ENSURED: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-def ensure_tables_once(engine: Engine) -> None:
-    """``ensure_tables`` the first time this process touches ``engine``'s warehouse.
-
-    It inspects every table of the contract (~20 catalog queries); a run over 12 months writes and
-    reads ~100 times, and the tables cannot go missing in between except by hand."""
-    if engine not in _ENSURED:
-        ensure_tables(engine)
-        _ENSURED.add(engine)
+from finops_pipeline.warehouse.engine import ensure_tables_once
 
 
 def replace_month(engine: Engine, month: str, frames: dict[Table, pd.DataFrame]) -> int:

@@ -7,7 +7,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from finops_pipeline.warehouse import schema
-from finops_pipeline.warehouse.writer import ensure_tables_once
+from finops_pipeline.warehouse.engine import ensure_tables_once
 
 
 def _read(engine: Engine, stmt) -> pd.DataFrame:
