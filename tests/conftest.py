@@ -86,11 +86,17 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def postgres_url():
-    """A fresh database on the test PostgreSQL server, dropped afterwards."""
+def postgres_server() -> str:
+    """The admin URL of the test PostgreSQL server (skips the test when there is none)."""
     base = os.environ.get("FINOPS_TEST_POSTGRES_URL")
     if not base:
         pytest.skip("FINOPS_TEST_POSTGRES_URL is not set (CI sets it in .ci/run; locally e.g. "
                     "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres)")
-    with scratch_databases(base, "") as urls:
+    return base
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh database on the test PostgreSQL server, dropped afterwards."""
+    with scratch_databases(postgres_server, "") as urls:
         yield urls[""]

@@ -90,14 +90,10 @@ def sequential(sample_dir, tmp_path_factory) -> dict:
 
 
 @pytest.fixture
-def scratch_postgres():
+def scratch_postgres(postgres_server):
     """Fresh PostgreSQL databases, dropped afterwards: `create()` gives the URL of a new one."""
-    base = os.environ.get("FINOPS_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("FINOPS_TEST_POSTGRES_URL is not set: the PostgreSQL cases need a server "
-                    "(CI sets postgresql+psycopg2://postgres@127.0.0.1:5432/finops_test)")
     with contextlib.ExitStack() as stack:
-        yield lambda: stack.enter_context(scratch_databases(base, "", prefix="finops_concurrent_"))[""]
+        yield lambda: stack.enter_context(scratch_databases(postgres_server, "", prefix="finops_concurrent_"))[""]
 
 
 def _run_concurrently(data_dir: Path, warehouse_url: str, tmp_path: Path) -> list[subprocess.CompletedProcess]:

@@ -66,10 +66,6 @@ class DataVersion:
     def enabled(self) -> bool:
         return self._kind is not None
 
-    @property
-    def kind(self) -> str | None:
-        return self._kind
-
     def current(self):
         if self._kind is None:
             return None
