@@ -3,6 +3,7 @@ warehouses (SQLite always; PostgreSQL when FINOPS_TEST_POSTGRES_URL is set)."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 from pathlib import Path
@@ -85,9 +86,8 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'warehouse.db'}"
 
 
-@pytest.fixture
-def postgres_server() -> str:
-    """The admin URL of the test PostgreSQL server (skips the test when there is none)."""
+def postgres_server_url() -> str:
+    """The admin URL of the test PostgreSQL server; skips the test when there is none."""
     base = os.environ.get("FINOPS_TEST_POSTGRES_URL")
     if not base:
         pytest.skip("FINOPS_TEST_POSTGRES_URL is not set (CI sets it in .ci/run; locally e.g. "
@@ -95,8 +95,19 @@ def postgres_server() -> str:
     return base
 
 
-@pytest.fixture
-def postgres_url(postgres_server):
-    """A fresh database on the test PostgreSQL server, dropped afterwards."""
-    with scratch_databases(postgres_server, "") as urls:
+@contextlib.contextmanager
+def postgres_database():
+    """A fresh database on the test PostgreSQL server (its URL), dropped afterwards."""
+    with scratch_databases(postgres_server_url(), "") as urls:
         yield urls[""]
+
+
+@pytest.fixture
+def postgres_server() -> str:
+    return postgres_server_url()
+
+
+@pytest.fixture
+def postgres_url():
+    with postgres_database() as url:
+        yield url

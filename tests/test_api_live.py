@@ -155,7 +155,7 @@ def live(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"live_{backend}")
     with contextlib.ExitStack() as stack:
         if backend == "postgres":  # a fresh database, dropped afterwards (skips when the variable is unset)
-            warehouse_url = stack.enter_context(contextlib.contextmanager(conftest.postgres_url.__wrapped__)())
+            warehouse_url = stack.enter_context(conftest.postgres_database())
         else:
             warehouse_url = f"sqlite:///{root / 'warehouse.db'}"
         data_dir = conftest.data_dir.__wrapped__(root)  # the shared fixture's landing folder (2024-09, 2024-10)
