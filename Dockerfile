@@ -27,4 +27,4 @@ COPY dagster.yaml /opt/dagster/dagster_home/dagster.yaml
 EXPOSE 3000 4000 8000
 
 # docker-compose.yml sets the command of each service; by default serve the code location.
-CMD ["dagster", "api", "grpc", "-h", "0.0.0.0", "-p", "4000", "-m", "finops_pipeline.definitions"]
+CMD ["dagster", "api", "grpc", "-h", "0.0.0.0", "-p", "4000", "-m", "finops_pipeline.definitions", "--location-name", "finops_pipeline"]

@@ -27,10 +27,11 @@ run: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/finops validate
 
-# Dagster UI on http://127.0.0.1:3000, with run history kept in .dagster_home/.
+# Dagster UI on http://127.0.0.1:3000, with run history kept in .dagster_home/. Plain `dagster dev`
+# loads [tool.dagster] of pyproject.toml: finops_pipeline.definitions as location finops_pipeline.
 dev: $(STAMP)
 	mkdir -p .dagster_home
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -m finops_pipeline.definitions
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev
 
 # Heavy measurements, never part of `make test`; results in docs/performance.md and docs/accuracy.md.
 bench: bench-ingest bench-forecast bench-anomalies

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from dagster import ConfigurableResource
 from sqlalchemy import Engine
 
 from finops_pipeline.settings import Settings, load_settings
-from finops_pipeline.warehouse.engine import make_engine
-
-
-@lru_cache(maxsize=8)
-def _engine_for(url: str) -> Engine:
-    return make_engine(url)
+from finops_pipeline.warehouse.engine import warehouse_engine
 
 
 class FinopsResource(ConfigurableResource):
@@ -35,4 +28,5 @@ class FinopsResource(ConfigurableResource):
         )
 
     def engine(self) -> Engine:
-        return _engine_for(self.settings().warehouse_url)
+        """This process's engine for the warehouse, its tables ensured (warehouse_engine)."""
+        return warehouse_engine(self.settings().warehouse_url)

@@ -8,12 +8,12 @@ from sqlalchemy import func, select
 
 from finops_pipeline.settings import Settings
 from finops_pipeline.warehouse import schema
-from finops_pipeline.warehouse.engine import make_engine
+from finops_pipeline.warehouse.engine import warehouse_engine
 from transforms.money import cents
 
 
 def print_summary(settings: Settings) -> None:
-    engine = make_engine(settings.warehouse_url)
+    engine = warehouse_engine(settings.warehouse_url)
     m, q, s = schema.fct_costs_monthly, schema.quarantine_billing_rows, schema.stg_billing
     with engine.connect() as conn:
         months = conn.execute(select(m.c.billing_month).distinct().order_by(m.c.billing_month)).scalars().all()

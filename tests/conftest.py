@@ -97,9 +97,15 @@ def postgres_server_url() -> str:
 
 @contextlib.contextmanager
 def postgres_database():
-    """A fresh database on the test PostgreSQL server (its URL), dropped afterwards."""
+    """A fresh database on the test PostgreSQL server (its URL), dropped afterwards, and with it the
+    process's engine for the URL (warehouse_engine): no pool is left holding connections to it."""
+    from finops_pipeline.warehouse.engine import forget_warehouse_engine
+
     with scratch_databases(postgres_server_url(), "") as urls:
-        yield urls[""]
+        try:
+            yield urls[""]
+        finally:
+            forget_warehouse_engine(urls[""])
 
 
 @pytest.fixture

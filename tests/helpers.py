@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,11 +35,19 @@ def write_csv(path: Path, header: list[str], rows: list[list], bom: bool = False
     return path
 
 
+@functools.cache
+def code_location() -> Definitions:
+    """The code location as Dagster loads it (definitions.py autoloads defs/), once per test process."""
+    from finops_pipeline.definitions import defs
+
+    return defs()
+
+
 def run_job(data_dir: Path, warehouse_url: str, first: str, last: str | None = None, instance=None) -> ExecuteInProcessResult:
     """Run the monthly job over first..last in one run, like `finops run`."""
-    from finops_pipeline.definitions import defs
     from finops_pipeline.resources import FinopsResource
 
+    defs = code_location()
     resource = FinopsResource(data_dir=str(data_dir), warehouse_url=warehouse_url, state_dir=str(data_dir / ".finops"))
     local = Definitions(assets=list(defs.assets), jobs=list(defs.jobs), resources={"finops": resource})
     job = local.resolve_job_def("monthly_costs_job")

@@ -33,7 +33,6 @@ from dagster import (
 
 from finops_pipeline.alerts import delivery
 from finops_pipeline.alerts.slack import SlackSender
-from finops_pipeline.definitions import defs
 from finops_pipeline.defs.alerts.sensors import (
     WATCHED,
     alert_delivery_sensor,
@@ -45,7 +44,7 @@ from finops_pipeline.defs.alerts.sensors import (
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse.engine import make_engine
 from tests.fakes.slack_server import FakeSlack, unused_port
-from tests.helpers import run_job
+from tests.helpers import code_location, run_job
 from tests.test_alerts_end_to_end import NO_SLACK, OUTSIDE_VARS, TOKEN, copy_sqlite, outbox_rows, write_small_dataset
 
 CHANNEL = "C0FINOPS"
@@ -106,7 +105,7 @@ def use_bot(monkeypatch, base_url: str) -> None:
 
 
 def outbox_context(instance, finops, cursor=None):
-    return build_multi_asset_sensor_context(monitored_assets=WATCHED, instance=instance, definitions=defs,
+    return build_multi_asset_sensor_context(monitored_assets=WATCHED, instance=instance, definitions=code_location(),
                                             resources={"finops": finops}, cursor=cursor)
 
 
@@ -124,12 +123,12 @@ def latest_storage_id(instance: DagsterInstance, key: AssetKey) -> int:
 
 def test_alert_sensors_and_digest_schedule_are_in_the_code_location_and_running_by_default():
     assert {alert_outbox_sensor.name, alert_delivery_sensor.name, run_failure_alert_sensor.name} <= \
-        {s.name for s in defs.sensors}
-    assert weekly_digest_schedule in defs.schedules
+        {s.name for s in code_location().sensors}
+    assert weekly_digest_schedule in code_location().schedules
     for sensor in (alert_outbox_sensor, alert_delivery_sensor, run_failure_alert_sensor):
         assert sensor.default_status == DefaultSensorStatus.RUNNING
     assert weekly_digest_schedule.default_status == DefaultScheduleStatus.RUNNING
-    assert set(WATCHED) == {ANOMALIES, BUDGETS} and set(WATCHED) <= set(defs.resolve_all_asset_keys())
+    assert set(WATCHED) == {ANOMALIES, BUDGETS} and set(WATCHED) <= set(code_location().resolve_all_asset_keys())
 
 
 # --------------------------------------------------------------------------- alert_outbox_sensor

@@ -407,7 +407,7 @@ KILL_AFTER_FILL = textwrap.dedent("""
     import os, signal
     from finops_pipeline import cli
     from finops_pipeline.alerts import delivery
-    from finops_pipeline.pipeline_run import RunOutcome
+    from finops_pipeline.cli.runner import RunOutcome
 
     def killed(*args, **kwargs):  # the process dies after the outbox is written, before any delivery
         os.kill(os.getpid(), signal.SIGKILL)

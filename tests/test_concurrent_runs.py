@@ -33,7 +33,7 @@ from sqlalchemy import BigInteger, Float, Integer, create_engine, delete, func, 
 from finops_pipeline.defs.costs import assets as cost_assets
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse import schema, writer
-from finops_pipeline.warehouse.engine import make_engine
+from finops_pipeline.warehouse.engine import ensure_tables, make_engine
 from finops_pipeline.warehouse.locks import rebuild_lock
 from tests.helpers import run_job, scratch_databases
 
@@ -190,6 +190,7 @@ def test_one_month_replaced_by_two_runs_at_once(backend, request, tmp_path):
     transaction inserted after it started)."""
     url = f"sqlite:///{tmp_path / 'w.db'}" if backend == "sqlite" else request.getfixturevalue("scratch_postgres")()
     engine = make_engine(url)
+    ensure_tables(engine)
     table = schema.fct_costs_monthly
     writer.replace_month(engine, "2026-03", {table: _month_frame("2026-03", 5.0)})  # an earlier run's rows
     errors: list[BaseException] = []
@@ -247,6 +248,7 @@ def test_kpis_rebuild_that_read_first_does_not_commit_last(tmp_path, monkeypatch
     without the new month; with it run 2 waits, then reads every month."""
     url = f"sqlite:///{tmp_path / 'w.db'}"
     engine = make_engine(url)
+    ensure_tables(engine)
     for month in ("2026-01", "2026-02"):
         writer.replace_month(engine, month, {schema.fct_costs_monthly: _month_frame(month, 100.0)})
     read, release = threading.Event(), threading.Event()

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from finops_pipeline.cli import main
-from finops_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
+from finops_pipeline.runs import RANGE_END_TAG, RANGE_START_TAG
 
 pytestmark = pytest.mark.integration
 

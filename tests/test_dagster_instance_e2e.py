@@ -26,7 +26,7 @@ Deterministic by construction:
 - the backfill is launched before the daemon starts, so the daemon's first backfill iteration
   submits it (it looks every 30 s).
 
-The backfill carries no launchpad config: the code location's executor (in-process, definitions.py)
+The backfill carries no launchpad config: the code location's executor (in-process, defs/resources.py)
 runs it as one process, as a deployment would. About a minute on two busy cores.
 """
 
@@ -47,8 +47,9 @@ import pytest
 import yaml
 
 from finops_pipeline.cli import main
-from finops_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
+from finops_pipeline.runs import RANGE_END_TAG, RANGE_START_TAG
 from tests.dagster_processes import Deployment, GraphQL, free_port, postgres_admin_url, scratch_databases, wait_for
+from tests.helpers import code_location
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -374,7 +375,7 @@ def test_ui_backfill_on_a_postgres_dagster_instance(tmp_path, admin_url, monkeyp
     from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster_postgres import PostgresRunStorage
 
-    from finops_pipeline.definitions import defs
+    defs = code_location()
 
     start = time.monotonic()
     phases: list[str] = []
@@ -409,7 +410,8 @@ def test_ui_backfill_on_a_postgres_dagster_instance(tmp_path, admin_url, monkeyp
                 assert isinstance(instance.run_coordinator, QueuedRunCoordinator), type(instance.run_coordinator)
                 assert isinstance(instance.run_storage, PostgresRunStorage), type(instance.run_storage)
                 deployment.start("code_server", [str(BIN / "dagster"), "api", "grpc", "-h", "127.0.0.1",
-                                                 "-p", str(grpc_port), "-m", "finops_pipeline.definitions"])
+                                                 "-p", str(grpc_port), "-m", "finops_pipeline.definitions",
+                                                 "--location-name", "finops_pipeline"])
                 # While the code server and the webserver start: the months loaded into the deployment's
                 # warehouse, as an operator would, so that the landing sensor has nothing to load.
                 with ThreadPoolExecutor(max_workers=1) as pool:

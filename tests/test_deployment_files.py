@@ -365,6 +365,7 @@ def test_workspace_points_at_the_user_code_grpc_server(workspace, services):
     assert option(args, "-h", "--host") == "0.0.0.0"
     assert option(args, "-p", "--port") == str(grpc["port"]) == "4000"
     assert option(args, "-m", "--module-name") == "finops_pipeline.definitions"
+    assert option(args, "--location-name") == grpc["location_name"]  # the name [tool.dg.project] gives it too
     # The healthcheck the webserver and daemon wait for asks the same port.
     health = [str(arg) for arg in services["user_code"]["healthcheck"]["test"]]
     assert "grpc-health-check" in health and option(health, "-p", "--port") == str(grpc["port"])

@@ -37,9 +37,10 @@ def test_copy_round_trips_exact_values(postgres_url):
     from sqlalchemy import select
 
     from finops_pipeline.warehouse import schema, writer
-    from finops_pipeline.warehouse.engine import make_engine
+    from finops_pipeline.warehouse.engine import ensure_tables, make_engine
 
     engine = make_engine(postgres_url)
+    ensure_tables(engine)
     values = [0.1, 1e-11, 123456789.123456, -0.0000008, 2 / 3]
     frame = pd.DataFrame({
         "billing_month": "2024-09", "source_file": "f.csv", "line_number": range(len(values)), "reason": "x",

@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, RunRequest, SensorResult, SkipReason, build_sensor_context
 
-from finops_pipeline.definitions import defs
 from finops_pipeline.defs.reference.changes import snapshot
 from finops_pipeline.defs.reference.sensors import reference_change_sensor
-from finops_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
 from finops_pipeline.resources import FinopsResource
-from tests.helpers import run_job
+from finops_pipeline.runs import RANGE_END_TAG, RANGE_START_TAG
+from tests.helpers import code_location, run_job
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 DATA_MONTHS = ["2026-01", "2026-02", "2026-03", "2026-04"]
@@ -71,7 +70,7 @@ class Env:
     def tick(self, cursor: str | None) -> Tick:
         resource = FinopsResource(data_dir=str(self.data), warehouse_url=self.url)
         with DagsterInstance.ephemeral() as instance:
-            context = build_sensor_context(cursor=cursor, repository_def=defs.get_repository_def(),
+            context = build_sensor_context(cursor=cursor, repository_def=code_location().get_repository_def(),
                                            resources={"finops": resource}, instance=instance)
             out = reference_change_sensor(context)
         if isinstance(out, SkipReason):
@@ -332,7 +331,7 @@ def test_executing_the_requested_run_moves_the_sandbox_cost_back_to_unallocated(
     monkeypatch.setenv("FINOPS_DATA_DIR", str(env.data))
     monkeypatch.setenv("FINOPS_WAREHOUSE_URL", env.url)
     monkeypatch.setenv("FINOPS_STATE_DIR", str(tmp_path / "state"))
-    job = defs.resolve_job_def("monthly_costs_job")
+    job = code_location().resolve_job_def("monthly_costs_job")
     with DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, tags=request.tags, asset_selection=list(request.asset_selection),
                                         raise_on_error=False)

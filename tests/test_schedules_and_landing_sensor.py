@@ -32,11 +32,11 @@ from finops_pipeline.defs.landing import sensors as landing
 from finops_pipeline.defs.landing.sensors import landing_sensor, landing_sensor_interval_seconds
 from finops_pipeline.defs.schedules import build_nightly_schedule, nightly_cron, nightly_schedule, nightly_timezone
 from finops_pipeline.ingest.billing import stage_billing_months
-from finops_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
 from finops_pipeline.resources import FinopsResource
+from finops_pipeline.runs import RANGE_END_TAG, RANGE_START_TAG
 from finops_pipeline.warehouse.schema import quarantine_billing_rows, stg_billing
 from finops_pipeline.warehouse.writer import replace_month
-from tests.helpers import FOCUS_HEADER, focus_row, write_csv
+from tests.helpers import FOCUS_HEADER, code_location, focus_row, write_csv
 
 UTC = timezone.utc
 
@@ -144,7 +144,7 @@ def test_the_schedule_is_built_from_the_environment(monkeypatch):
 
 
 def test_schedule_and_sensor_resolve_in_a_code_location(tmp_path):
-    from finops_pipeline.definitions import defs
+    defs = code_location()
 
     local = Definitions(assets=list(defs.assets), jobs=list(defs.jobs), schedules=[nightly_schedule],
                         sensors=[landing_sensor], resources={"finops": FinopsResource(data_dir=str(tmp_path))})

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from finops_pipeline.warehouse import schema, writer
-from finops_pipeline.warehouse.engine import make_engine
+from finops_pipeline.warehouse.engine import ensure_tables, make_engine
 
 
 def _month_frame(month: str, cost: float) -> pd.DataFrame:
@@ -22,6 +22,7 @@ def _month_frame(month: str, cost: float) -> pd.DataFrame:
 
 def test_failed_replacement_keeps_previous_month(tmp_path, monkeypatch):
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    ensure_tables(engine)
     writer.replace_month(engine, "2024-09", {schema.fct_costs_monthly: _month_frame("2024-09", 5.0)})
 
     def explode(*args, **kwargs):
@@ -37,6 +38,7 @@ def test_failed_replacement_keeps_previous_month(tmp_path, monkeypatch):
 
 def test_replacing_one_month_leaves_other_months(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    ensure_tables(engine)
     writer.replace_month(engine, "2024-09", {schema.fct_costs_monthly: _month_frame("2024-09", 5.0)})
     writer.replace_month(engine, "2024-10", {schema.fct_costs_monthly: _month_frame("2024-10", 6.0)})
     writer.replace_month(engine, "2024-10", {schema.fct_costs_monthly: _month_frame("2024-10", 8.0)})

@@ -1,4 +1,5 @@
-"""The writer's bulk paths store and read back exactly what SQLAlchemy's generic paths would.
+"""The warehouse's bulk paths (writer.py, reader.py) store and read back exactly what SQLAlchemy's
+generic paths would.
 
 SQLite: executemany of positional tuples instead of ``table.insert()`` with dicts, and reads built
 column by column instead of ``pd.read_sql``. PostgreSQL: COPY text from Arrow's CSV writer instead
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Integer, MetaData, String, Table, Text, select, text
 
-from finops_pipeline.warehouse import writer
+from finops_pipeline.warehouse import reader, writer
 from finops_pipeline.warehouse.engine import make_engine
 
 METADATA = MetaData()
@@ -61,7 +62,7 @@ def _stored(engine, table: Table) -> list[tuple]:
 def _generic_read(engine, table: Table, months):
     stmt = select(table) if months is None else select(table).where(table.c.billing_month.in_(months))
     with engine.connect() as conn:
-        return writer._restore_dates(table, pd.read_sql(stmt, conn))
+        return reader._restore_dates(table, pd.read_sql(stmt, conn))
 
 
 def _assert_same_frames(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -127,8 +128,8 @@ def test_bulk_read_gives_the_frame_read_sql_gives(engine, months):
 
 
 def _bulk_read(engine, table: Table, months, columns=None) -> pd.DataFrame:
-    """The dialect's bulk read itself (``writer._read`` would fall back to the generic path quietly)."""
-    bulk = writer._read_sqlite if engine.dialect.name == "sqlite" else writer._read_postgres
+    """The dialect's bulk read itself (``reader._read`` would fall back to the generic path quietly)."""
+    bulk = reader._read_sqlite if engine.dialect.name == "sqlite" else reader._read_postgres
     return bulk(engine, table, [table.c[c] for c in columns] if columns else list(table.columns), months)
 
 
@@ -138,7 +139,7 @@ def test_bulk_read_of_selected_columns(engine):
     columns = ["billing_month", "f", "int_nulls", "d"]
     expected = _generic_read(engine, ODD, ["2024-01"])[columns]
     _assert_same_frames(expected, _bulk_read(engine, ODD, ["2024-01"], columns))
-    _assert_same_frames(expected, writer.read_partition(engine, ODD, ["2024-01"], columns))
+    _assert_same_frames(expected, reader.read_partition(engine, ODD, ["2024-01"], columns))
 
 
 def test_a_value_of_another_type_falls_back_to_the_generic_read(tmp_path):
@@ -148,6 +149,6 @@ def test_a_value_of_another_type_falls_back_to_the_generic_read(tmp_path):
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO odd_values (billing_month, f, big) VALUES ('2024-03', 'abc', 1), ('2024-03', 1.5, 2.5)"))
     for months in (["2024-03"], None):
-        with pytest.raises(writer._NotPlainColumns):
+        with pytest.raises(reader._NotPlainColumns):
             _bulk_read(engine, ODD, months)
-        _assert_same_frames(_generic_read(engine, ODD, months), writer._read(engine, ODD, months))
+        _assert_same_frames(_generic_read(engine, ODD, months), reader._read(engine, ODD, months))

@@ -1,6 +1,6 @@
 """A warehouse written by an earlier version gains the columns and indexes of the current table
-contract on the next `ensure_tables` (every write and `finops api` start call it), and keeps its
-rows; on SQLite and PostgreSQL."""
+contract on the next `ensure_tables` (when a process first gets its engine from `warehouse_engine`,
+and at `finops api` start), and keeps its rows; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

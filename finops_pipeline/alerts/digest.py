@@ -9,10 +9,8 @@ from sqlalchemy import Engine, select
 
 from finops_pipeline.alerts.outbox import Alert
 from finops_pipeline.alerts.rules import BUDGET_STATUSES
-from finops_pipeline.defs.analytics import queries
 from finops_pipeline.settings import Settings
-from finops_pipeline.warehouse import schema
-from finops_pipeline.warehouse.engine import ensure_tables
+from finops_pipeline.warehouse import queries, schema
 
 TOP = 5
 
@@ -30,7 +28,6 @@ def digest_alert(engine: Engine, settings: Settings) -> Alert | None:
     movers["change"] = movers["current"] - movers["previous"]
     movers = movers.reindex(movers["change"].abs().sort_values(ascending=False).index).head(TOP)
     total, previous = float(this_week.sum()), float(last_week.sum())
-    ensure_tables(engine)
     with engine.connect() as conn:
         anomalies = pd.read_sql(select(schema.fct_cost_anomalies).where(schema.fct_cost_anomalies.c.status == "open"),
                                 conn)

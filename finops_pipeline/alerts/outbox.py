@@ -19,7 +19,6 @@ from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from finops_pipeline.warehouse import schema
-from finops_pipeline.warehouse.engine import ensure_tables
 
 T = schema.alert_outbox
 CLAIM_LEASE = timedelta(minutes=10)  # a `sending` row older than this was abandoned by a dead deliverer
@@ -46,7 +45,6 @@ def _insert_ignoring_duplicates(engine: Engine):
 
 def write(engine: Engine, alerts: list[Alert], now: datetime) -> int:
     """Write the alerts not yet in the outbox; returns how many were new."""
-    ensure_tables(engine)
     if not alerts:
         return 0
     rows = [{
@@ -63,14 +61,12 @@ def write(engine: Engine, alerts: list[Alert], now: datetime) -> int:
 
 def existing_keys(engine: Engine, kind: str) -> dict[str, str]:
     """dedup_key -> thread_key of the alerts of a kind already written."""
-    ensure_tables(engine)
     with engine.connect() as conn:
         return dict(conn.execute(select(T.c.dedup_key, T.c.thread_key).where(T.c.kind == kind)).all())
 
 
 def due(engine: Engine, now: datetime) -> list[dict]:
     """Alerts to (re)try: pending, failed (under the attempt cap) or abandoned while sending."""
-    ensure_tables(engine)
     stale = now - CLAIM_LEASE
     stmt = select(T).where(or_(
         T.c.status == "pending",

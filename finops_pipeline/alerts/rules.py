@@ -21,10 +21,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from finops_pipeline.alerts.outbox import Alert, existing_keys
-from finops_pipeline.defs.analytics import queries
 from finops_pipeline.settings import SEVERITIES, Settings
-from finops_pipeline.warehouse import schema
-from finops_pipeline.warehouse.writer import read_table
+from finops_pipeline.warehouse import queries, schema
+from finops_pipeline.warehouse.reader import read_table
 
 BUDGET_STATUSES = ("warning", "projected_over", "over")
 

@@ -65,7 +65,10 @@ class _NoStore:
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """The FastAPI application. `settings` default to the FINOPS_* environment; `engine` to one
-    made from settings.warehouse_url (disposed when the app shuts down)."""
+    made from settings.warehouse_url (disposed when the app shuts down).
+
+    The tables are the caller's to ensure (`finops api` does at start, before its workers make
+    their apps): an app does not create them, so on a warehouse not built yet /health says 503."""
     settings = settings or load_settings()
     owned = engine is None
     if engine is None:

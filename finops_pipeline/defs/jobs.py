@@ -13,5 +13,3 @@ monthly_costs_job = define_asset_job(
     description="Ingest landing billing files, rebuild the cost tables for the selected billing months and "
     "the analytics over all months.",
 )
-
-all_jobs = [monthly_costs_job]

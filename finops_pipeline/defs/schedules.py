@@ -12,7 +12,7 @@ FINOPS_NIGHTLY_TIMEZONE (default "UTC", any IANA name such as "Europe/Paris").
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from dagster import (
@@ -24,32 +24,16 @@ from dagster import (
 )
 
 from finops_pipeline.defs.jobs import monthly_costs_job
-from finops_pipeline.defs.partitions import billing_month_partitions
-from finops_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
+from finops_pipeline.runs import TRIGGER_TAG, range_tags
 from finops_pipeline.settings import nightly_cron, nightly_timezone
+from transforms.months import month_of, open_month, previous_month
 
 # Days at the start of a month during which the previous month is re-loaded as well.
 PREVIOUS_MONTH_DAYS = 5
-TRIGGER_TAG = "finops/trigger"
-
-
-def _month(day: date | datetime) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def _previous_month(month: str) -> str:
-    y, m = map(int, month.split("-"))
-    return f"{y - (m == 1):04d}-{(m - 2) % 12 + 1:02d}"
 
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)  # naive = UTC
-
-
-def latest_partition_month(when: datetime) -> str:
-    """The last billing-month partition that exists at ``when``: billing_month_partitions has
-    end_offset=1, so it is the month of ``when`` in the partitions' timezone (UTC)."""
-    return _month(_aware(when).astimezone(ZoneInfo(billing_month_partitions.timezone)))
 
 
 def nightly_range(when: datetime, tz: str) -> tuple[str, str]:
@@ -60,9 +44,9 @@ def nightly_range(when: datetime, tz: str) -> tuple[str, str]:
     partition yet (``tz`` ahead of UTC, just after its midnight on the 1st) is left out: the
     partitions, and the latest date a billing row may carry, follow UTC."""
     local = _aware(when).astimezone(ZoneInfo(tz))
-    open_month = _month(local)
-    first = _previous_month(open_month) if local.day <= PREVIOUS_MONTH_DAYS else open_month
-    last = min(open_month, latest_partition_month(when))
+    local_month = month_of(local)
+    first = previous_month(local_month) if local.day <= PREVIOUS_MONTH_DAYS else local_month
+    last = min(local_month, open_month(when))  # the latest partition (UTC)
     return min(first, last), last
 
 
@@ -90,7 +74,7 @@ def build_nightly_schedule(
         context.log.info(f"nightly tick of {local_day} ({tz}): re-loading {first}..{last}")
         return RunRequest(
             run_key=f"nightly:{local_day}:{first}..{last}",
-            tags={RANGE_START_TAG: first, RANGE_END_TAG: last, TRIGGER_TAG: "nightly"},
+            tags={**range_tags(first, last), TRIGGER_TAG: "nightly"},
         )
 
     return _nightly

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from finops_pipeline.defs.partitions import first_day, last_day
 from finops_pipeline.ingest.errors import InputFileError
 from finops_pipeline.ingest.landing import LandingFile, discover_landing_files
 from finops_pipeline.ingest.reference import load_projects
 from finops_pipeline.ingest.scan import FileScan, scan_file
 from finops_pipeline.settings import Settings
+from transforms.months import billing_dates
 from transforms.staging.billing import StagingContext, aggregate_daily, empty_quarantine
 
 
@@ -33,14 +33,15 @@ class StagedBilling:
 
 
 def staging_context(settings: Settings, account_projects: dict[str, str]) -> StagingContext:
+    first_date, last_date = billing_dates()  # first partition .. end of the open month
     return StagingContext(
         source_file="",
         format_name="",
         reporting_currency=settings.reporting_currency,
         project_tag_keys=settings.project_tag_keys,
         account_projects=account_projects,
-        first_date=first_day(),
-        last_date=last_day(),
+        first_date=first_date,
+        last_date=last_date,
     )
 
 

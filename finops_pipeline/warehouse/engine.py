@@ -1,9 +1,14 @@
-"""SQLAlchemy engines for the warehouse: SQLite (embedded default) or PostgreSQL."""
+"""SQLAlchemy engines for the warehouse: SQLite (embedded default) or PostgreSQL.
+
+Production code gets its engine from ``warehouse_engine`` (one per process and URL, its tables
+ensured when made); ``make_engine`` is the raw constructor, whose caller ensures the tables."""
 
 from __future__ import annotations
 
 import logging
-import weakref
+import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
@@ -20,6 +25,7 @@ SQLITE_BUSY_TIMEOUT_MS = 120_000  # concurrent partition runs wait for the singl
 
 
 def make_engine(url: str) -> Engine:
+    """A new engine for ``url``; its tables are not looked at."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -74,18 +80,46 @@ def ensure_tables(engine: Engine) -> None:
     install_change_triggers(engine)  # PostgreSQL: tells the read API's cache of every commit (change_feed.py)
 
 
-# Engines of this process whose warehouse ensure_tables_once has checked.
-_ENSURED: weakref.WeakSet[Engine] = weakref.WeakSet()
+# The engines warehouse_engine made, by process and URL. Bounded as the Dagster resource's cache
+# was: a deployment uses one warehouse, a test session makes one per test and lets the oldest go.
+_ENGINES: OrderedDict[tuple[int, str], Engine] = OrderedDict()
+_ENGINES_MAX = 8
+_ENGINES_LOCK = threading.Lock()
 
 
-def ensure_tables_once(engine: Engine) -> None:
-    """``ensure_tables`` the first time this process touches ``engine``'s warehouse.
+def warehouse_engine(url: str) -> Engine:
+    """The engine of this process for the warehouse at ``url``, its tables ensured
+    (``ensure_tables``) when it is first made; later calls return the same engine unchecked.
 
-    It inspects every table of the contract (~20 catalog queries); a run over 12 months writes and
-    reads ~100 times, and the tables cannot go missing in between except by hand."""
-    if engine not in _ENSURED:
-        ensure_tables(engine)
-        _ENSURED.add(engine)
+    ensure_tables inspects every table of the contract (~20 catalog queries); a run over 12 months
+    writes and reads ~100 times, and the tables cannot go missing in between except by hand. When it
+    fails (warehouse down, no privilege) nothing is kept: the next call tries again. A test that
+    drops a database and creates another under the same URL calls ``forget_warehouse_engine`` in
+    between. Keyed by process too: a forked child never shares its parent's connection pool."""
+    key = (os.getpid(), url)
+    with _ENGINES_LOCK:  # two threads asking at once (sensors, run workers) make and check it once
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = make_engine(url)
+            try:
+                ensure_tables(engine)
+            except BaseException:  # nothing kept: the next call tries again
+                engine.dispose()
+                raise
+            _ENGINES[key] = engine
+            while len(_ENGINES) > _ENGINES_MAX:
+                _ENGINES.popitem(last=False)  # not disposed: a caller may still hold it
+        _ENGINES.move_to_end(key)
+        return engine
+
+
+def forget_warehouse_engine(url: str) -> None:
+    """Drop this process's engine for ``url`` (its pooled connections closed): the next
+    ``warehouse_engine(url)`` makes a new one and ensures the tables again."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop((os.getpid(), url), None)
+    if engine is not None:
+        engine.dispose()
 
 
 def _missing_columns(existing) -> list:

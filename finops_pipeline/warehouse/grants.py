@@ -1,8 +1,10 @@
 """Read-only access for BI tools: one PostgreSQL role may SELECT the output tables, and nothing else.
 
-When FINOPS_WAREHOUSE_READER_ROLE names an existing role, every `ensure_tables` makes sure that
-role can SELECT exactly OUTPUT_TABLES (also tables a newer version adds) and cannot SELECT the
-internal tables: API token hashes, the alert outbox, users' anomaly feedback. The pipeline does it,
+When FINOPS_WAREHOUSE_READER_ROLE names an existing role, every `ensure_tables` (once per process
+and warehouse, when `warehouse_engine` makes the engine: each run, the sensors' code server,
+`finops api` at start) makes sure that role can SELECT exactly OUTPUT_TABLES (also tables a newer
+version adds) and cannot SELECT the internal tables: API token hashes, the alert outbox, users'
+anomaly feedback. The pipeline does it,
 not the database's init script, because the tables are created later, by the pipeline; and not with
 ALTER DEFAULT PRIVILEGES, which would cover the internal tables too.
 
@@ -99,7 +101,8 @@ def _names(tables: list[str]) -> str:
 
 
 def _warn_once(engine: Engine, role: str, message: str) -> None:
-    # ensure_tables runs on every sensor tick: say it once per process, not twice a minute.
+    # ensure_tables runs again in one process (warehouse_engine once per warehouse, then `finops`
+    # commands and tests call it): say it once per process, not at every call.
     key = (engine.url.render_as_string(), role, message)
     if key not in _warned:
         _warned.add(key)

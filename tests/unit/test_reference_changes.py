@@ -11,7 +11,6 @@ import pytest
 from finops_pipeline.defs.reference.changes import (
     Impact,
     changed_files,
-    contiguous_ranges,
     impacts,
     months_in,
     snapshot,
@@ -334,7 +333,7 @@ def test_changes_to_several_files_give_one_impact_each(ref):
     assert [i.file for i in found] == ["rules.yaml", "pricing.csv", "budgets.csv"]
 
 
-# --- months_in, contiguous_ranges -------------------------------------------------------------
+# --- months_in ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("windows", "expected"), [
@@ -359,16 +358,3 @@ def test_months_in_only_reaches_months_with_data():
     assert months_in(((None, None),), gappy) == gappy
     assert months_in((("2025-03-01", "2025-04-30"),), gappy) == []
     assert months_in((("2025-02-01", None),), gappy) == ["2025-02", "2025-05"]
-
-
-@pytest.mark.parametrize(("months", "expected"), [
-    pytest.param([], [], id="empty"),
-    pytest.param(["2025-03"], [("2025-03", "2025-03")], id="one"),
-    pytest.param(["2025-01", "2025-02", "2025-05"], [("2025-01", "2025-02"), ("2025-05", "2025-05")], id="gap"),
-    pytest.param(["2025-11", "2025-12", "2026-01", "2026-02"], [("2025-11", "2026-02")], id="across-year-end"),
-    pytest.param(["2025-12", "2026-02"], [("2025-12", "2025-12"), ("2026-02", "2026-02")], id="gap-across-year-end"),
-    pytest.param(["2025-12", "2024-12", "2025-01"], [("2024-12", "2025-01"), ("2025-12", "2025-12")], id="unsorted"),
-    pytest.param(["2024-12", "2025-12"], [("2024-12", "2024-12"), ("2025-12", "2025-12")], id="same-month-next-year"),
-])
-def test_contiguous_ranges(months, expected):
-    assert contiguous_ranges(months) == expected

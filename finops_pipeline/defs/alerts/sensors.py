@@ -33,8 +33,8 @@ from dagster import (
 from finops_pipeline.alerts import delivery, outbox
 from finops_pipeline.alerts.digest import digest_alert
 from finops_pipeline.alerts.outbox import Alert
-from finops_pipeline.pipeline_run import root_error_message
 from finops_pipeline.resources import FinopsResource
+from finops_pipeline.runs import partition_text, root_error_message
 
 # Dagster recommends Declarative Automation over multi-asset sensors for launching runs; this one
 # launches nothing, it has a side effect (writing the outbox), the case the warning itself allows.
@@ -73,11 +73,9 @@ def run_failure_alert_sensor(context: RunFailureSensorContext, finops: FinopsRes
         if event.step_failure_data and event.step_failure_data.error:
             error = root_error_message(event.step_failure_data.error)
             break
-    tags = run.tags or {}
-    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
     alert = Alert(kind="run_failure", dedup_key=f"run_failure:{run.run_id}", payload={
         "run_id": run.run_id, "job_name": run.job_name, "failed_steps": failed_steps, "error": error[:1500],
-        "partition_range": f"{start}..{end}" if start else tags.get("dagster/partition"),
+        "partition_range": partition_text(run.tags or {}),
     })
     engine, settings = finops.engine(), finops.settings()
     outbox.write(engine, [alert], datetime.now(timezone.utc))

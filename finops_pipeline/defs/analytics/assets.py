@@ -10,12 +10,12 @@ every month (warehouse/locks.py).
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from finops_pipeline.defs.analytics import queries
 from finops_pipeline.defs.conservation import compare_month_totals, conservation_result
 from finops_pipeline.resources import FinopsResource
-from finops_pipeline.warehouse import schema
+from finops_pipeline.warehouse import queries, schema
 from finops_pipeline.warehouse.locks import rebuild_lock
-from finops_pipeline.warehouse.writer import read_table, replace_table
+from finops_pipeline.warehouse.reader import read_table
+from finops_pipeline.warehouse.writer import replace_table
 from transforms.analytics.anomaly_table import build_anomalies
 from transforms.analytics.budgets import (
     PATTERN_DAYS,

@@ -19,8 +19,9 @@ from finops_pipeline.defs.conservation import compare_month_totals, conservation
 from finops_pipeline.defs.partitions import billing_month_partitions, monthly_backfill_policy
 from finops_pipeline.ingest.billing import concat_frames, stage_billing_months
 from finops_pipeline.resources import FinopsResource
+from finops_pipeline.warehouse.reader import read_partition
 from finops_pipeline.warehouse.schema import quarantine_billing_rows, stg_billing
-from finops_pipeline.warehouse.writer import read_partition, replace_month
+from finops_pipeline.warehouse.writer import replace_month
 from transforms.money import cents, exact_total
 from transforms.staging.billing import aggregate_daily, empty_quarantine
 

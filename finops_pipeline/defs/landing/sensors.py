@@ -40,37 +40,30 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from dagster import (
     DefaultSensorStatus,
-    RunRequest,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
-from sqlalchemy import select, union
 
 from finops_pipeline.defs.jobs import monthly_costs_job
-from finops_pipeline.defs.partitions import FIRST_BILLING_MONTH, billing_month_partitions
-from finops_pipeline.defs.reference.changes import contiguous_ranges
 from finops_pipeline.ingest.billing import staging_context
 from finops_pipeline.ingest.errors import InputFileError
 from finops_pipeline.ingest.landing import LandingFile, discover_landing_files
 from finops_pipeline.ingest.reference import load_projects
 from finops_pipeline.ingest.scan import scan_file
-from finops_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
 from finops_pipeline.resources import FinopsResource
+from finops_pipeline.runs import LANDING_FILES_TAG, TRIGGER_TAG, range_run_requests
 from finops_pipeline.settings import landing_sensor_interval_seconds
-from finops_pipeline.warehouse import schema
-from finops_pipeline.warehouse.engine import ensure_tables
+from finops_pipeline.warehouse.queries import loaded_months
+from transforms.months import FIRST_BILLING_MONTH, open_month
 
 CURSOR_VERSION = 1
 TICK_BUDGET_SECONDS = 30.0  # Dagster gives a sensor evaluation 60 s by default
-TRIGGER_TAG = "finops/trigger"
-FILES_TAG = "finops/landing_files"
 _FILES_TAG_MAX = 500
 _HASH_CHUNK = 1 << 20
 
@@ -177,21 +170,6 @@ def _month_reader(settings, log):
     return months_of
 
 
-def loaded_months(finops: FinopsResource) -> set[str]:
-    """Billing months the warehouse holds: rows in stg_billing or in quarantine_billing_rows."""
-    engine = finops.engine()
-    ensure_tables(engine)
-    query = union(select(schema.stg_billing.c.billing_month), select(schema.quarantine_billing_rows.c.billing_month))
-    with engine.connect() as conn:
-        return {m for (m,) in conn.execute(query) if m}
-
-
-def _latest_partition_month(now: datetime) -> str:
-    """billing_month_partitions has end_offset=1: its last partition is the current month in its timezone."""
-    local = now.astimezone(ZoneInfo(billing_month_partitions.timezone))
-    return f"{local.year:04d}-{local.month:02d}"
-
-
 def _content_key(changes: list[Change]) -> str:
     items = sorted([c.relative, c.sha256] for c in changes)
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
@@ -224,8 +202,8 @@ def evaluate(context: SensorEvaluationContext, finops: FinopsResource,
     if not tick.changes:
         return SensorResult(skip_reason=SkipReason("no landing file changed"), cursor=cursor)
 
-    have = loaded_months(finops) if any(c.baseline for c in tick.changes) else set()
-    latest = _latest_partition_month(now or datetime.now(timezone.utc))
+    have = loaded_months(finops.engine()) if any(c.baseline for c in tick.changes) else set()
+    latest = open_month(now)  # the latest billing-month partition
     wanted: set[str] = set()
     for change in tick.changes:
         months = [m for m in change.months if not (change.baseline and m in have)]
@@ -244,14 +222,8 @@ def evaluate(context: SensorEvaluationContext, finops: FinopsResource,
                   else f"{len(tick.changes)} landing file(s) {'/'.join(kinds)}; no billing month to re-load")
         return SensorResult(skip_reason=SkipReason(reason), cursor=cursor)
     key = f"landing:{generation}:{_content_key(tick.changes)}"
-    requests = [
-        RunRequest(
-            run_key=f"{key}:{first}..{last}",
-            tags={RANGE_START_TAG: first, RANGE_END_TAG: last, TRIGGER_TAG: "landing",
-                  FILES_TAG: _files_tag(tick.changes, first, last)},
-        )
-        for first, last in contiguous_ranges(sorted(wanted))
-    ]
+    requests = range_run_requests(key, wanted, lambda first, last: {
+        TRIGGER_TAG: "landing", LANDING_FILES_TAG: _files_tag(tick.changes, first, last)})
     return SensorResult(run_requests=requests, cursor=cursor)
 
 

@@ -147,19 +147,3 @@ def months_in(windows: tuple[tuple[str | None, str | None], ...], data_months: l
         hi = last[:7] if last else None
         hit |= {m for m in data_months if (lo is None or m >= lo) and (hi is None or m <= hi)}
     return sorted(hit)
-
-
-def contiguous_ranges(months: list[str]) -> list[tuple[str, str]]:
-    """[2025-01, 2025-02, 2025-05] -> [(2025-01, 2025-02), (2025-05, 2025-05)]."""
-    ranges: list[tuple[str, str]] = []
-    for month in sorted(months):
-        if ranges and _next_month(ranges[-1][1]) == month:
-            ranges[-1] = (ranges[-1][0], month)
-        else:
-            ranges.append((month, month))
-    return ranges
-
-
-def _next_month(month: str) -> str:
-    y, m = map(int, month.split("-"))
-    return f"{y + (m == 12):04d}-{m % 12 + 1:02d}"

@@ -13,31 +13,18 @@ from dagster import (
     AssetKey,
     AssetSelection,
     DefaultSensorStatus,
-    RunRequest,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
-from sqlalchemy import select
 
 from finops_pipeline.defs.jobs import monthly_costs_job
-from finops_pipeline.defs.reference.changes import changed_files, contiguous_ranges, impacts, months_in, snapshot
-from finops_pipeline.pipeline_run import RANGE_END_TAG, RANGE_START_TAG
+from finops_pipeline.defs.reference.changes import changed_files, impacts, months_in, snapshot
 from finops_pipeline.resources import FinopsResource
+from finops_pipeline.runs import TRIGGER_TAG, range_run_requests
 from finops_pipeline.settings import sensor_interval_seconds
-from finops_pipeline.warehouse import schema
-from finops_pipeline.warehouse.engine import ensure_tables
-
-
-def _data_months(finops: FinopsResource) -> list[str]:
-    """Months already in the warehouse: only those can hold results computed with the old files."""
-    engine = finops.engine()
-    ensure_tables(engine)
-    table = schema.stg_billing
-    with engine.connect() as conn:
-        return sorted(m for (m,) in conn.execute(select(table.c.billing_month).distinct()))
-
+from finops_pipeline.warehouse.queries import loaded_months
 
 INTERVAL_SECONDS = sensor_interval_seconds()
 
@@ -71,7 +58,8 @@ def reference_change_sensor(context: SensorEvaluationContext, finops: FinopsReso
     # must run four times, yet re-evaluating one tick (same cursor) gives the same run keys.
     new["generation"] = old.get("generation", 0) + 1
     found = impacts(old, new)
-    data_months = _data_months(finops)
+    # Only months the warehouse holds can carry results computed with the old files.
+    data_months = sorted(loaded_months(finops.engine()))
     months = sorted({m for impact in found for m in months_in(impact.windows, data_months)})
     for impact in found:
         context.log.info(f"{impact.file}: {impact.reason}; months "
@@ -86,14 +74,8 @@ def reference_change_sensor(context: SensorEvaluationContext, finops: FinopsReso
     in_job = AssetSelection.assets(*monthly_costs_job.selection.resolve(graph))
     keys = sorted(((roots | roots.downstream()) & in_job).resolve(graph), key=lambda k: k.to_user_string())
     key = f"{new['generation']}:{_content_key(new)}"
-    requests = [
-        RunRequest(
-            run_key=f"reference:{key}:{first}..{last}",
-            asset_selection=keys,
-            tags={RANGE_START_TAG: first, RANGE_END_TAG: last, "finops/trigger": ", ".join(changed) + " changed"},
-        )
-        for first, last in contiguous_ranges(months)
-    ]
+    trigger = {TRIGGER_TAG: ", ".join(changed) + " changed"}
+    requests = range_run_requests(f"reference:{key}", months, lambda first, last: trigger, asset_selection=keys)
     return SensorResult(run_requests=requests, cursor=json.dumps(new))
 
 

@@ -1,4 +1,9 @@
-"""Running the monthly job in process, as `finops run` and `finops demo` do."""
+"""Running the monthly job in process, as `finops run` and `finops demo` do.
+
+The CLI is the only place that executes a job itself; schedules, sensors and UI backfills ask
+the Dagster daemon. It loads the code location like any Dagster tool does (the definitions
+entry point), never a module of ``defs/``.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ from dataclasses import dataclass
 
 from dagster import DagsterInstance, ExecuteInProcessResult
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+from finops_pipeline.runs import range_tags, root_error_message
+from transforms.months import month_range
+
+MONTHLY_JOB = "monthly_costs_job"
 
 
 @dataclass
@@ -36,12 +43,12 @@ def run_months(months: list[str], log_level: str = "INFO") -> RunOutcome:
     """One Dagster run over the contiguous range first..last of ``months``."""
     from finops_pipeline.definitions import defs
 
-    job = defs.resolve_job_def("monthly_costs_job")
+    job = defs().resolve_job_def(MONTHLY_JOB)
     first, last = min(months), max(months)
     with _instance() as instance:
         result: ExecuteInProcessResult = job.execute_in_process(
             instance=instance,
-            tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+            tags=range_tags(first, last),
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             raise_on_error=False,
         )
@@ -50,22 +57,4 @@ def run_months(months: list[str], log_level: str = "INFO") -> RunOutcome:
         for event in result.all_events
         if event.is_step_failure
     ]
-    return RunOutcome(_range(first, last), result.success, result.run_id, failures)
-
-
-def root_error_message(error) -> str:
-    """The message a person needs: Dagster wraps an unexpected exception in "Error occurred while
-    executing op ..."; the real cause is at the end of the `cause` chain. A `Failure` raised on
-    purpose carries its own message and has no cause."""
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    return error.message.strip()
-
-
-def _range(first: str, last: str) -> list[str]:
-    y, m = map(int, first.split("-"))
-    out = []
-    while f"{y:04d}-{m:02d}" <= last:
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
+    return RunOutcome(month_range(first, last), result.success, result.run_id, failures)

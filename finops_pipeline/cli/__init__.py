@@ -18,8 +18,8 @@ def _apply_overrides(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from finops_pipeline.cli.runner import run_months
     from finops_pipeline.ingest.billing import landing_months
-    from finops_pipeline.pipeline_run import run_months
 
     settings = load_settings()
     months = landing_months(settings)
@@ -50,10 +50,10 @@ def _send_alerts(outcome) -> None:
 
     from finops_pipeline.alerts import delivery, outbox
     from finops_pipeline.alerts.outbox import Alert
-    from finops_pipeline.warehouse.engine import make_engine
+    from finops_pipeline.warehouse.engine import warehouse_engine
 
     settings = load_settings()
-    engine = make_engine(settings.warehouse_url)
+    engine = warehouse_engine(settings.warehouse_url)  # a run that failed early may have made no table
     new = {}
     if outcome.success:
         new = delivery.fill(engine, settings)
@@ -116,11 +116,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from finops_pipeline.alerts import delivery
     from finops_pipeline.alerts.messages import render
     from finops_pipeline.warehouse import schema
-    from finops_pipeline.warehouse.engine import ensure_tables, make_engine
+    from finops_pipeline.warehouse.engine import warehouse_engine
 
     settings = load_settings()
-    engine = make_engine(settings.warehouse_url)
-    ensure_tables(engine)
+    engine = warehouse_engine(settings.warehouse_url)
     if args.deliver:
         print(f"delivery: {delivery.deliver(engine, settings).summary()}")
     t = schema.alert_outbox
@@ -141,14 +140,14 @@ def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from finops_pipeline.api import create_app
-    from finops_pipeline.warehouse.engine import ensure_tables, make_engine
+    from finops_pipeline.warehouse.engine import make_engine, warehouse_engine
 
     settings = load_settings()
-    engine = make_engine(settings.warehouse_url)
     try:
-        ensure_tables(engine)  # api_tokens and anomaly_feedback must exist; never rewrites
+        engine = warehouse_engine(settings.warehouse_url)  # api_tokens and anomaly_feedback must exist; never rewrites
     except Exception as exc:  # noqa: BLE001 - serve anyway: /health reports the warehouse as down
         print(f"warning: warehouse not reachable yet ({type(exc).__name__}); /health will say 503 until it is", file=sys.stderr)
+        engine = make_engine(settings.warehouse_url)
     host, port = args.host or settings.api_host, args.port or settings.api_port
     print(f"finops api: http://{host}:{port}/docs (OpenAPI at /openapi.json); warehouse {engine.url.render_as_string()}")
     workers = args.workers or 1
@@ -166,11 +165,9 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def _token_engine():
-    from finops_pipeline.warehouse.engine import ensure_tables, make_engine
+    from finops_pipeline.warehouse.engine import warehouse_engine
 
-    engine = make_engine(load_settings().warehouse_url)
-    ensure_tables(engine)
-    return engine
+    return warehouse_engine(load_settings().warehouse_url)
 
 
 def _scope_text(projects: list[str], teams: list[str]) -> str:
@@ -291,6 +288,3 @@ def main(argv: list[str] | None = None) -> int:
     _apply_overrides(args)
     return args.func(args)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,17 +1,15 @@
-"""Aggregating reads of the marts for the analytics assets: the database sums, pandas gets small
-frames. Column names come from the table contracts, never from input."""
+"""Aggregating reads of the warehouse for the analytics assets and the alerts: the database sums,
+pandas gets small frames. Column names come from the table contracts, never from input."""
 
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, union
 
 from finops_pipeline.warehouse import schema
-from finops_pipeline.warehouse.engine import ensure_tables_once
 
 
 def _read(engine: Engine, stmt) -> pd.DataFrame:
-    ensure_tables_once(engine)
     with engine.connect() as conn:
         return pd.read_sql(stmt, conn)
 
@@ -61,3 +59,11 @@ def first_charge_date_by_project(engine: Engine) -> pd.Series:
     t = schema.fct_costs_daily
     frame = _read(engine, select(t.c.project, func.min(t.c.charge_date).label("first")).group_by(t.c.project))
     return pd.to_datetime(frame.set_index("project")["first"]) if len(frame) else pd.Series(dtype="datetime64[ns]")
+
+
+def loaded_months(engine: Engine) -> set[str]:
+    """Billing months the warehouse holds: rows in stg_billing or in quarantine_billing_rows (a
+    month whose rows were all quarantined was still loaded)."""
+    query = union(select(schema.stg_billing.c.billing_month), select(schema.quarantine_billing_rows.c.billing_month))
+    with engine.connect() as conn:
+        return {m for (m,) in conn.execute(query) if m}
