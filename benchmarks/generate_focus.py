@@ -36,6 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.months import first_day, month_range, shift_month
+
 GENERATOR_VERSION = 1  # bump when the output changes, to invalidate cached benchmark files
 
 # The FOCUS 1.0 sample's header, in its order.
@@ -137,12 +139,8 @@ CHARGE_CATEGORIES = {
 
 def month_starts(first_month: str, months: int) -> list[datetime]:
     """The first instant of each of ``months`` consecutive months, plus the one after."""
-    y, m = (int(x) for x in first_month.split("-"))
-    out = []
-    for _ in range(months + 1):
-        out.append(datetime(y, m, 1))
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
+    return [datetime.combine(first_day(month), datetime.min.time())
+            for month in month_range(first_month, shift_month(first_month, months))]
 
 
 def _quoted(value: str | None) -> str:

@@ -54,6 +54,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.common import PG_ADMIN_URL, log, machine_ticks, month_list, pg_admin, pg_drop
+from transforms.months import last_day
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out"
@@ -153,10 +154,7 @@ def write_reference(ref: Path, months: list[str], meta: dict, n_rules: int, seed
 
 
 def _month_end(month: str) -> str:
-    import calendar
-
-    y, m = (int(x) for x in month.split("-"))
-    return f"{month}-{calendar.monthrange(y, m)[1]:02d}"
+    return last_day(month).isoformat()
 
 
 def _rules(projects: list[str], unmapped: list[str], months: list[str], n_rules: int, rng: random.Random) -> list[dict]:

@@ -5,7 +5,6 @@ parameter, unknown-parameter rejection and opaque pagination cursors."""
 from __future__ import annotations
 
 import base64
-import calendar
 import hashlib
 import hmac
 import re
@@ -25,6 +24,7 @@ from finops_pipeline.api.auth import Principal, authenticate
 from finops_pipeline.api.errors import PATTERN_ACCEPTED, PATTERN_FORMATS, bad_parameter
 from finops_pipeline.settings import Settings
 from finops_pipeline.warehouse import schema
+from transforms.months import first_day, last_day
 
 MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 DAY_OR_MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])(-[0-9]{2})?$"
@@ -157,20 +157,13 @@ def check_range(first: str | None, last: str | None, first_name: str = "from", l
         raise bad_parameter(first_name, f"{first_name}={first} is after {last_name}={last}; give {first_name} <= {last_name}")
 
 
-def shift_month(month: str, months: int) -> str:
-    year, mon = int(month[:4]), int(month[5:7])
-    index = year * 12 + (mon - 1) + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
 def day_or_month(name: str, value: str | None, end: bool) -> date | None:
     """YYYY-MM-DD, or YYYY-MM = its first day (from) / last day (to)."""
     if value is None:
         return None
     try:
         if len(value) == 7:
-            year, month = int(value[:4]), int(value[5:7])
-            return date(year, month, calendar.monthrange(year, month)[1] if end else 1)
+            return last_day(value) if end else first_day(value)
         return date.fromisoformat(value)
     except ValueError:
         raise bad_parameter(name, f"{name}={value[:40]!r} is not a date; use YYYY-MM-DD or YYYY-MM",

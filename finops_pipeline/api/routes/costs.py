@@ -27,6 +27,7 @@ from finops_pipeline.api.deps import (
 from finops_pipeline.api.errors import ACCEPTED, responses
 from finops_pipeline.api.models import CostsResponse, HeatmapResponse, HeatmapRow, money
 from finops_pipeline.warehouse import schema
+from transforms.months import month_range
 
 router = APIRouter(tags=["costs"])
 
@@ -131,7 +132,7 @@ def heatmap(
     if year is None:
         latest = ctx.conn.execute(select(func.max(t.c.billing_month)).where(*scope)).scalar()
         year = int(latest[:4]) if latest else date.today().year
-    months = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
+    months = month_range(f"{year:04d}-01", f"{year:04d}-12")
     stmt = (select(t.c.project, t.c.billing_month, func.max(t.c.team).label("team"), func.sum(t.c[metric]).label("cost"))
             .where(t.c.billing_month >= months[0], t.c.billing_month <= months[-1], *scope)
             .group_by(t.c.project, t.c.billing_month))

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
 from finops_pipeline.api.csv import CSV_CONTENT, csv_response
-from finops_pipeline.api.deps import MONTH_PATTERN, Ctx, ReadCtx, shift_month
+from finops_pipeline.api.deps import MONTH_PATTERN, Ctx, ReadCtx
 from finops_pipeline.api.errors import ACCEPTED, responses
 from finops_pipeline.api.models import DriverRow, DriversResponse, money, ratio
 from finops_pipeline.warehouse import schema
 from transforms.analytics.drivers import DIMENSIONS, build_cost_drivers
+from transforms.months import shift_month
 
 router = APIRouter(tags=["drivers"])
 ACCEPTED["dimension"] = list(DIMENSIONS)

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
-from finops_pipeline.api.deps import MONTH_PATTERN, Ctx, ReadCtx, shift_month
+from finops_pipeline.api.deps import MONTH_PATTERN, Ctx, ReadCtx
 from finops_pipeline.api.errors import not_found, responses
 from finops_pipeline.api.models import KpisResponse, money, ratio
 from finops_pipeline.warehouse import schema
 from transforms.marts.kpis import RANK_DECIMALS, TRAILING_MONTHS, ZERO_SPEND
+from transforms.months import shift_month
 from transforms.staging.billing import UNALLOCATED
 
 router = APIRouter(tags=["kpis"])

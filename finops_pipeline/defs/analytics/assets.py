@@ -26,6 +26,7 @@ from transforms.analytics.budgets import (
 )
 from transforms.analytics.drivers import DIMENSIONS, build_cost_drivers
 from transforms.analytics.forecast_table import build_forecasts
+from transforms.months import month_range
 
 GROUP = "analytics"
 
@@ -92,7 +93,7 @@ def fct_cost_drivers(context: AssetExecutionContext, finops: FinopsResource):
         rows = replace_table(engine, schema.fct_cost_drivers, drivers)
     totals = queries.monthly_cost_by(engine).set_index("billing_month")["effective_cost"]
     if len(totals):  # a month without data counts as 0, as in the drivers
-        months = pd.period_range(totals.index.min(), totals.index.max(), freq="M").astype(str)
+        months = month_range(totals.index.min(), totals.index.max())
         totals = totals.reindex(months, fill_value=0.0).rename_axis("billing_month")
     expected = totals.diff().dropna().rename("change").reset_index()
     problems = []
