@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from transforms.analytics.forecasting import Forecast, classical_theta, forecast_monthly, naive2
+from benchmarks.common import busy_cpu_seconds, cpu_model
+from transforms.marts.analytics.forecasting import Forecast, classical_theta, forecast_monthly, naive2
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO.parent / "shared" / "datasets" / "m3-monthly"
@@ -87,7 +88,7 @@ def run_method(method: str, histories: list[np.ndarray], jobs: int) -> dict:
     """Forecast every series with one method in a fresh pool; wall time includes its start-up.
     `others` is the share of the machine's CPU that other processes used meanwhile (/proc/stat):
     the machine may be shared, and other work inflates wall times."""
-    busy, own = _busy_cpu_seconds(), _own_cpu_seconds()
+    busy, own = busy_cpu_seconds(), _own_cpu_seconds()
     start = time.perf_counter()
     tasks = [(method, history) for history in histories]
     if jobs > 1:
@@ -98,7 +99,7 @@ def run_method(method: str, histories: list[np.ndarray], jobs: int) -> dict:
     else:
         results = [_forecast_one(task) for task in tasks]
     wall = time.perf_counter() - start
-    others = (_busy_cpu_seconds() - busy) - (_own_cpu_seconds() - own)
+    others = (busy_cpu_seconds() - busy) - (_own_cpu_seconds() - own)
     return {
         "bands": np.stack([r[0] for r in results]),
         "seconds": np.array([r[1] for r in results]),
@@ -107,17 +108,6 @@ def run_method(method: str, histories: list[np.ndarray], jobs: int) -> dict:
         "wall": wall,
         "others": max(0.0, others / (wall * (os.cpu_count() or 1))),
     }
-
-
-def _busy_cpu_seconds() -> float:
-    """CPU seconds the whole machine has spent busy since boot (/proc/stat, all cores)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return float("nan")
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _own_cpu_seconds() -> float:
@@ -156,14 +146,7 @@ def score(result: dict, training: list[np.ndarray], actual: np.ndarray, steps: s
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model(platform.processor() or platform.machine())
     import sklearn
 
     return (f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}; Python {platform.python_version()}, "
@@ -173,7 +156,7 @@ def machine() -> str:
 def commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "transforms/analytics", "benchmarks"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "transforms/marts/analytics", "benchmarks"],
                                cwd=REPO, capture_output=True, text=True, check=True)
         return sha.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):

@@ -13,11 +13,11 @@ import pandas as pd
 from finops_pipeline.ingest.billing import stage_billing_months
 from finops_pipeline.ingest.reference import load_allocation_rules, load_fx_rates, load_pricing
 from finops_pipeline.settings import load_settings
-from transforms.allocation.engine import SPLIT_AMOUNTS, apply_rules
-from transforms.allocation.rules import Rule
+from transforms.intermediate.allocation.engine import SPLIT_AMOUNTS, apply_rules
+from transforms.intermediate.allocation.rules import Rule
 from transforms.intermediate.costs_converted import convert_costs
+from transforms.marts.chargeback import chargeback_cost, markup_pct_for
 from transforms.money import exact_total
-from transforms.staging.pricing import chargeback_cost, markup_pct_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_MONTH = "2026-01"

@@ -46,7 +46,7 @@ class Settings:
 
     def anomaly_config(self):
         """The detector's thresholds, with the two gates users tune most taken from the settings."""
-        from transforms.analytics.anomalies import AnomalyConfig
+        from transforms.marts.analytics.anomalies import AnomalyConfig
 
         return AnomalyConfig(min_impact=self.anomaly_min_impact, min_impact_pct=self.anomaly_min_impact_pct,
                              monthly_min_impact=self.anomaly_monthly_min_impact,

@@ -10,7 +10,7 @@ from finops_pipeline.ingest.billing import scan_landing
 from finops_pipeline.ingest.errors import InputFileError
 from finops_pipeline.ingest.reference import load_allocation_rules, load_pricing, load_reference
 from finops_pipeline.settings import Settings
-from transforms.allocation.rules import project_warnings
+from transforms.intermediate.allocation.rules import project_warnings
 from transforms.intermediate.costs_converted import MissingFxRate, resolve_fx_rates
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from finops_pipeline.ingest.errors import InputFileError
-from transforms.allocation.rules import RuleSet, load_rules
+from transforms.intermediate.allocation.rules import RuleSet, parse_rules
 from transforms.staging import reference as staging
 from transforms.staging.pricing import stage_pricing
 
@@ -78,6 +78,18 @@ def load_pricing(reference_dir: Path) -> tuple[pd.DataFrame, list[str]]:
         return stage_pricing(pd.DataFrame(columns=["service", "markup_pct"]))[0], []
     pricing, problems = stage_pricing(raw)
     return pricing, _messages(path, problems)
+
+
+def load_rules(path: Path, display: str = "reference/rules.yaml") -> RuleSet:
+    """The rules of ``path`` (parsed and validated by transforms' ``parse_rules``); a missing file
+    means no rules."""
+    if not path.exists():
+        return RuleSet()
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM, as spreadsheet tools write it, is allowed
+    except UnicodeDecodeError:
+        return RuleSet(problems=[f"{display}: not UTF-8 text; save the file as UTF-8"])
+    return parse_rules(text, display)
 
 
 def load_allocation_rules(reference_dir: Path) -> RuleSet:

@@ -1,4 +1,4 @@
-"""Applying allocation rules to daily cost rows (transforms/allocation/engine.py).
+"""Applying allocation rules to daily cost rows (transforms/intermediate/allocation/engine.py).
 
 Small frames built by hand, with expectations computed by hand: every rule type, date windows,
 rule order, the three distribution methods, rounding to the cent, lineage and conservation.
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.allocation.engine import LINEAGE, SPLIT_AMOUNTS, apply_rules
-from transforms.allocation.rules import Rule
+from transforms.intermediate.allocation.engine import LINEAGE, SPLIT_AMOUNTS, apply_rules
+from transforms.intermediate.allocation.rules import Rule
 from transforms.money import conserved, exact_total
 
 TEXT = ["billing_month", "project", "service_name", "sub_account_id", "region"]
@@ -363,35 +363,35 @@ def test_proportional_with_all_targets_at_zero_is_even(target_rows):
     assert_conserved(before, after)
 
 
-def test_proportional_per_billing_month():
-    before = costs(
-        row("2024-09-10", "shared", 100.0),
-        row("2024-10-10", "shared", 100.0),
-        row("2024-09-01", "a", 10.0),
-        row("2024-09-01", "b", 30.0),
-        row("2024-10-01", "a", 30.0),
-        row("2024-10-01", "b", 10.0),
-    )
+# (shared cost and target rows of 2024-09 and 2024-10, expected (billing_month, project) -> (cost, ratio))
+PER_MONTH_CASES = [
+    pytest.param(
+        [row("2024-09-10", "shared", 100.0), row("2024-10-10", "shared", 100.0), row("2024-09-01", "a", 10.0),
+         row("2024-09-01", "b", 30.0), row("2024-10-01", "a", 30.0), row("2024-10-01", "b", 10.0)],
+        {("2024-09", "a"): (25.0, 0.25), ("2024-09", "b"): (75.0, 0.75), ("2024-10", "a"): (75.0, 0.75),
+         ("2024-10", "b"): (25.0, 0.25)},
+        id="each_month_its_own_weights",
+    ),
+    pytest.param(
+        [row("2024-09-10", "shared", 10.0), row("2024-10-10", "shared", 10.0), row("2024-09-01", "a", 1.0),
+         row("2024-09-01", "b", 3.0)],
+        {("2024-09", "a"): (2.5, 0.25), ("2024-09", "b"): (7.5, 0.75), ("2024-10", "a"): (5.0, 0.5),
+         ("2024-10", "b"): (5.0, 0.5)},
+        id="month_without_target_cost_is_even_while_other_month_is_proportional",
+    ),
+]
+
+
+@pytest.mark.parametrize("rows, expected", PER_MONTH_CASES)
+def test_proportional_weights_are_per_billing_month(rows, expected):
+    before = costs(*rows)
     after, _ = apply_rules(before, [distribute("p", "shared", ["a", "b"], "proportional")])
     split = after[after["allocation_rule_id"] == "p"]
     got = {(m, p): c for m, p, c in zip(split["billing_month"], split["project"], split["effective_cost"])}
-    assert got == {("2024-09", "a"): 25.0, ("2024-09", "b"): 75.0, ("2024-10", "a"): 75.0, ("2024-10", "b"): 25.0}
+    assert got == {key: cost for key, (cost, _) in expected.items()}
     ratios = {(m, p): r for m, p, r in zip(split["billing_month"], split["project"], split["allocated_ratio"])}
-    assert ratios == pytest.approx({("2024-09", "a"): 0.25, ("2024-09", "b"): 0.75, ("2024-10", "a"): 0.75, ("2024-10", "b"): 0.25})
+    assert ratios == pytest.approx({key: ratio for key, (_, ratio) in expected.items()})
     assert_conserved(before, after)
-
-
-def test_proportional_month_without_target_cost_is_even_while_other_month_is_proportional():
-    before = costs(
-        row("2024-09-10", "shared", 10.0),
-        row("2024-10-10", "shared", 10.0),
-        row("2024-09-01", "a", 1.0),
-        row("2024-09-01", "b", 3.0),
-    )
-    after, _ = apply_rules(before, [distribute("p", "shared", ["a", "b"], "proportional")])
-    split = after[after["allocation_rule_id"] == "p"]
-    got = {(m, p): c for m, p, c in zip(split["billing_month"], split["project"], split["effective_cost"])}
-    assert got == {("2024-09", "a"): 2.5, ("2024-09", "b"): 7.5, ("2024-10", "a"): 5.0, ("2024-10", "b"): 5.0}
 
 
 def test_proportional_target_with_net_negative_cost_counts_zero():

@@ -1,4 +1,4 @@
-"""Parsing and validation of reference/rules.yaml (transforms/allocation/rules.py).
+"""Parsing and validation of reference/rules.yaml (transforms/intermediate/allocation/rules.py).
 
 Every problem must name the file and line, the rule id where there is one, and say how to fix it;
 a rule that names a project nobody has seen is a warning (project_warnings), not an error.
@@ -15,12 +15,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.allocation.rules import (
+from finops_pipeline.ingest.reference import load_rules
+from transforms.intermediate.allocation.rules import (
     RULE_TYPES,
     STAGED_COLUMNS,
     Rule,
     RuleSet,
-    load_rules,
     parse_rules,
     project_warnings,
     rules_from_frame,

@@ -1,4 +1,4 @@
-"""fct_cost_anomalies detection (transforms/analytics/anomalies.py).
+"""fct_cost_anomalies detection (transforms/marts/analytics/anomalies.py).
 
 Series are built from a known normal cost (weekday pattern x growth) times seeded log-normal
 noise, so each test knows what a person would call normal and what an anomaly."""
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.analytics.anomalies import (
+from transforms.marts.analytics.anomalies import (
     DAILY_COLUMNS,
     MONTHLY_COLUMNS,
     SEVERITIES,

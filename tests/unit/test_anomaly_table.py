@@ -1,4 +1,4 @@
-"""fct_cost_anomalies rows (transforms/analytics/anomaly_table.py): stable ids, root causes,
+"""fct_cost_anomalies rows (transforms/marts/analytics/anomaly_table.py): stable ids, root causes,
 status (open / acknowledged / resolved), first_seen / last_seen and the monthly grain.
 
 The input is a synthetic fct_costs_daily detail: 2 projects x 2 services over ~120 days, each with
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.analytics.anomaly_table import COLUMNS, anomaly_id, build_anomalies
+from transforms.marts.analytics.anomaly_table import COLUMNS, anomaly_id, build_anomalies
 
 START = pd.Timestamp("2024-01-01")  # a Monday
 DAYS = 120  # 2024-01-01 .. 2024-04-29

@@ -1,4 +1,4 @@
-"""fct_budget_vs_actual (transforms/analytics/budgets.py): statuses, the open-month projection,
+"""fct_budget_vs_actual (transforms/marts/analytics/budgets.py): statuses, the open-month projection,
 budget conversion and conservation. Expected numbers are computed by hand in the comments."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from transforms.analytics.budgets import (
+from transforms.intermediate.costs_converted import MissingFxRate
+from transforms.marts.analytics.budgets import (
     COLUMNS,
     BudgetThresholds,
     build_budget_vs_actual,
@@ -14,7 +15,6 @@ from transforms.analytics.budgets import (
     open_month,
     project_month_end,
 )
-from transforms.intermediate.costs_converted import MissingFxRate
 
 PROJECTS = pd.DataFrame({"project": ["web", "api"], "team": ["frontend", "platform"]})
 NO_DAILY = pd.DataFrame({"charge_date": pd.Series(dtype="datetime64[ns]"), "billing_month": pd.Series(dtype="str"),

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.allocation.engine import apply_rules
+from tests.helpers import stage_daily
+from transforms.intermediate.allocation.engine import apply_rules
 from transforms.intermediate.costs_converted import convert_costs
 from transforms.marts.costs import DAILY_GRAIN, MONTHLY_GRAIN, build_costs_daily, build_costs_monthly
 from transforms.money import conserved, exact_total
-from transforms.staging.billing import AMOUNTS, StagingContext, aggregate_daily, stage_billing_chunk
+from transforms.staging.billing import AMOUNTS
 from transforms.staging.pricing import stage_pricing
 from transforms.staging.reference import stage_projects
 
@@ -21,29 +21,23 @@ VALUES = [*AMOUNTS, "chargeback_cost", "source_rows"]
 NO_PRICING = stage_pricing(pd.DataFrame(columns=["service", "markup_pct"]))[0]
 
 
+ACCOUNT_PROJECTS = {"acc-0": "data", "acc-1": "ml", "acc-2": "data"}
+
+
+def _raw_row(i: int, file_no: int) -> dict:
+    amount = f"{((i + 3 * file_no) * 3.17) % 41 - 2:.4f}"
+    return {"charge_period_start": f"2024-{8 + i % 2:02d}-{1 + i % 5:02d}T{i % 24:02d}:00:00Z",
+            "billing_currency": ["USD", "EUR", "GBP"][i % 3], "billed_cost": amount,
+            "effective_cost": f"{float(amount) * 0.8:.4f}", "sub_account_id": f"acc-{i % 4}",
+            "service_name": ["EC2", "S3", "Lambda"][i % 3], "tags": '{"project": "web"}' if i % 5 == 0 else None}
+
+
 def converted() -> pd.DataFrame:
     """int_costs_allocated (no rules) built by the real transforms from two source files."""
-    frames = []
-    for file_no, source_file in enumerate(["aws/2024-08/a.csv", "aws/2024-09/b.csv"]):
-        rows = []
-        for i in range(80):
-            amount = f"{((i + 3 * file_no) * 3.17) % 41 - 2:.4f}"
-            rows.append(
-                {
-                    "charge_period_start": f"2024-{8 + i % 2:02d}-{1 + i % 5:02d}T{i % 24:02d}:00:00Z",
-                    "billing_currency": ["USD", "EUR", "GBP"][i % 3],
-                    "billed_cost": amount,
-                    "effective_cost": f"{float(amount) * 0.8:.4f}",
-                    "sub_account_id": f"acc-{i % 4}",
-                    "service_name": ["EC2", "S3", "Lambda"][i % 3],
-                    "tags": '{"project": "web"}' if i % 5 == 0 else None,
-                }
-            )
-        raw = pd.DataFrame(rows, dtype=object)
-        ctx = StagingContext(source_file, "focus", account_projects={"acc-0": "data", "acc-1": "ml", "acc-2": "data"})
-        staged, quarantine = stage_billing_chunk(raw, np.arange(2, 2 + len(raw)), ctx)
-        assert quarantine.empty
-        frames.append(aggregate_daily(staged))
+    frames = [
+        stage_daily([_raw_row(i, file_no) for i in range(80)], source_file, account_projects=ACCOUNT_PROJECTS)
+        for file_no, source_file in enumerate(["aws/2024-08/a.csv", "aws/2024-09/b.csv"])
+    ]
     return apply_rules(convert_costs(pd.concat(frames, ignore_index=True), FX, "USD"), [])[0]
 
 

@@ -1,4 +1,4 @@
-"""fct_cost_drivers (transforms/analytics/drivers.py): month-over-month change decomposed by
+"""fct_cost_drivers (transforms/marts/analytics/drivers.py): month-over-month change decomposed by
 dimension. Expected numbers are computed by hand in the comments."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from transforms.analytics.drivers import COLUMNS, NO_MEMBER, build_cost_drivers
+from transforms.marts.analytics.drivers import COLUMNS, NO_MEMBER, build_cost_drivers
 
 
 def by_member(rows: list[tuple]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""fct_cost_forecasts rows (transforms/analytics/forecast_table.py): one series for the total and
+"""fct_cost_forecasts rows (transforms/marts/analytics/forecast_table.py): one series for the total and
 one per active project, `horizon` months after the last complete month, the open month from its
 month-to-date cost and projection, ordered 80 % / 95 % intervals, retired and new projects.
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.analytics.forecast_table import COLUMNS, build_forecasts
+from transforms.marts.analytics.forecast_table import COLUMNS, build_forecasts
 
 GENERATED_AT = pd.Timestamp("2024-07-10 03:00", tz="UTC")
 HISTORY = [str(p) for p in pd.period_range("2023-01", "2024-06", freq="M")]  # 18 complete months

@@ -1,4 +1,4 @@
-"""forecast_monthly (transforms/analytics/forecasting.py): shapes, interval order, short
+"""forecast_monthly (transforms/marts/analytics/forecasting.py): shapes, interval order, short
 histories, and that trend and season survive into the forecast. Synthetic series, fixed seeds."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.analytics.forecasting import Forecast, classical_theta, forecast_monthly, naive2
+from transforms.marts.analytics.forecasting import Forecast, classical_theta, forecast_monthly, naive2
 
 BANDS = ("lower_95", "lower_80", "mean", "upper_80", "upper_95")
 

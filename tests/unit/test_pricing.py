@@ -12,16 +12,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.staging.pricing import chargeback_cost, markup_pct_for, stage_pricing
+from transforms.marts.chargeback import chargeback_cost, markup_pct_for
+from transforms.staging.pricing import stage_pricing
+
+COLUMNS = ["service", "markup_pct", "start", "end"]
 
 
 def text_frame(columns: list[str], rows: list[list[str]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns, dtype=object)
 
 
+def rate_card(rows: list[list[str]]) -> pd.DataFrame:
+    """reference/pricing.csv as read: service,markup_pct,start,end rows of text."""
+    return text_frame(COLUMNS, rows)
+
+
 def pricing(rows: list[list[str]]) -> pd.DataFrame:
     """Staged pricing from service,markup_pct,start,end rows that must have no problem."""
-    staged, problems = stage_pricing(text_frame(["service", "markup_pct", "start", "end"], rows))
+    staged, problems = stage_pricing(rate_card(rows))
     assert problems == []
     return staged
 
@@ -39,18 +47,13 @@ def ts(text: str) -> pd.Timestamp:
 
 
 def test_stage_pricing_types_and_sort_order():
-    raw = text_frame(
-        ["service", "markup_pct", "start", "end"],
-        [
-            ["storage", "10", "2024-07-01", ""],
-            ["compute", "-5.5", "", ""],
-            ["storage", "8", "", "2024-06-30"],
-            ["*", "15", "", ""],
-        ],
-    )
-    staged, problems = stage_pricing(raw)
-    assert problems == []
-    assert list(staged.columns) == ["service", "markup_pct", "start", "end"]
+    staged = pricing([
+        ["storage", "10", "2024-07-01", ""],
+        ["compute", "-5.5", "", ""],
+        ["storage", "8", "", "2024-06-30"],
+        ["*", "15", "", ""],
+    ])
+    assert list(staged.columns) == COLUMNS
     assert staged["service"].dtype == "str"
     assert staged["markup_pct"].dtype == "float64"
     assert staged["start"].dtype == "datetime64[ns]" and staged["end"].dtype == "datetime64[ns]"
@@ -80,7 +83,7 @@ def test_header_variants(columns):
     assert staged["service"].tolist() == ["compute"]
     assert staged["markup_pct"].tolist() == [12.5]
     assert staged["start"].isna().all() and staged["end"].isna().all()
-    assert list(staged.columns) == ["service", "markup_pct", "start", "end"]
+    assert list(staged.columns) == COLUMNS
 
 
 @pytest.mark.parametrize(
@@ -90,7 +93,7 @@ def test_header_variants(columns):
 def test_missing_columns(columns, missing):
     staged, problems = stage_pricing(text_frame(columns, [["x"] * len(columns)]))
     assert staged.empty
-    assert list(staged.columns) == ["service", "markup_pct", "start", "end"]
+    assert list(staged.columns) == COLUMNS
     assert problems == [(None, f"missing column(s) {missing}; the header must include service, markup_pct")]
 
 
@@ -105,26 +108,23 @@ def test_header_only_file_is_an_empty_rate_card():
 
 
 def test_row_problems_carry_the_row_index_and_the_fix():
-    raw = text_frame(
-        ["service", "markup_pct", "start", "end"],
-        [
-            ["compute", "15", "", ""],  # 0 ok
-            ["", "10", "", ""],  # 1 empty service
-            ["storage", "abc", "", ""],  # 2 not a number
-            ["storage", "15%", "", ""],  # 3 percent sign
-            ["storage", "", "", ""],  # 4 empty
-            ["storage", "-100", "", ""],  # 5 a 100 % discount is not allowed
-            ["storage", "-150", "", ""],  # 6 below -100
-            ["storage", "inf", "", ""],  # 7 not finite
-            ["storage", "nan", "", ""],  # 8 not finite
-            ["network", "5", "2024-02-30", ""],  # 9 not a real day
-            ["network", "5", "2024/01/01", ""],  # 10 not ISO
-            ["network", "5", "", "2024-1-31"],  # 11 not YYYY-MM-DD
-            ["network", "5", "", "2024-01-31T00:00"],  # 12 a timestamp, not a date
-            ["network", "5", "2024-03-02", "2024-03-01"],  # 13 start after end
-            ["network", "-99.5", "2024-03-01", "2024-03-01"],  # 14 ok: a one-day window, 99.5 % discount
-        ],
-    )
+    raw = rate_card([
+        ["compute", "15", "", ""],  # 0 ok
+        ["", "10", "", ""],  # 1 empty service
+        ["storage", "abc", "", ""],  # 2 not a number
+        ["storage", "15%", "", ""],  # 3 percent sign
+        ["storage", "", "", ""],  # 4 empty
+        ["storage", "-100", "", ""],  # 5 a 100 % discount is not allowed
+        ["storage", "-150", "", ""],  # 6 below -100
+        ["storage", "inf", "", ""],  # 7 not finite
+        ["storage", "nan", "", ""],  # 8 not finite
+        ["network", "5", "2024-02-30", ""],  # 9 not a real day
+        ["network", "5", "2024/01/01", ""],  # 10 not ISO
+        ["network", "5", "", "2024-1-31"],  # 11 not YYYY-MM-DD
+        ["network", "5", "", "2024-01-31T00:00"],  # 12 a timestamp, not a date
+        ["network", "5", "2024-03-02", "2024-03-01"],  # 13 start after end
+        ["network", "-99.5", "2024-03-01", "2024-03-01"],  # 14 ok: a one-day window, 99.5 % discount
+    ])
     staged, problems = stage_pricing(raw)
     assert [i for i, _ in problems] == list(range(1, 14))
     msg = dict(problems)
@@ -189,10 +189,7 @@ def test_two_default_rows_overlap_too():
     ],
 )
 def test_overlapping_windows_are_a_problem_naming_both_lines(first, second, other):
-    raw = text_frame(
-        ["service", "markup_pct", "start", "end"],
-        [["storage", "10", *first], ["compute", "3", "", ""], ["storage", "20", *second]],
-    )
+    raw = rate_card([["storage", "10", *first], ["compute", "3", "", ""], ["storage", "20", *second]])
     staged, problems = stage_pricing(raw)
     assert len(problems) == 1
     index, message = problems[0]
@@ -203,31 +200,23 @@ def test_overlapping_windows_are_a_problem_naming_both_lines(first, second, othe
 
 
 def test_overlap_names_the_first_line_it_overlaps():
-    raw = text_frame(
-        ["service", "markup_pct", "start", "end"],
-        [
-            ["db", "1", "2024-01-01", "2024-01-31"],
-            ["db", "2", "2024-02-01", "2024-02-29"],
-            ["db", "3", "2024-01-15", "2024-02-15"],  # overlaps both; names line 2
-        ],
-    )
+    raw = rate_card([
+        ["db", "1", "2024-01-01", "2024-01-31"],
+        ["db", "2", "2024-02-01", "2024-02-29"],
+        ["db", "3", "2024-01-15", "2024-02-15"],  # overlaps both; names line 2
+    ])
     _, problems = stage_pricing(raw)
     assert [i for i, _ in problems] == [2]
     assert "overlaps line 2 (2024-01-01 to 2024-01-31)" in problems[0][1]
 
 
 def test_adjacent_and_disjoint_windows_are_fine():
-    raw = text_frame(
-        ["service", "markup_pct", "start", "end"],
-        [
-            ["db", "3", "2024-02-01", ""],
-            ["db", "1", "", "2023-12-31"],
-            ["db", "2", "2024-01-01", "2024-01-31"],
-            ["cache", "2", "2024-01-01", "2024-01-31"],  # another service may reuse the window
-        ],
-    )
-    staged, problems = stage_pricing(raw)
-    assert problems == []
+    staged = pricing([
+        ["db", "3", "2024-02-01", ""],
+        ["db", "1", "", "2023-12-31"],
+        ["db", "2", "2024-01-01", "2024-01-31"],
+        ["cache", "2", "2024-01-01", "2024-01-31"],  # another service may reuse the window
+    ])
     db = staged[staged["service"] == "db"]
     assert db["markup_pct"].tolist() == [1.0, 2.0, 3.0]  # open start first, then by start
 
@@ -345,7 +334,7 @@ def test_mismatched_lengths_raise():
 
 
 def test_no_pricing_is_zero_markup_and_chargeback_equals_effective():
-    empty, problems = stage_pricing(text_frame(["service", "markup_pct", "start", "end"], []))
+    empty, problems = stage_pricing(rate_card([]))
     assert problems == []
     effective = pd.Series([100.0, 0.1, -7.25, 0.0, 1e-12, 123456.789])
     dates = days(*["2024-01-01"] * 6)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.marts.chargeback import chargeback_cost, markup_pct_for
 from transforms.staging.billing import AMOUNTS
-from transforms.staging.pricing import chargeback_cost, markup_pct_for
 
 PROJECT_ATTRIBUTES = ["team", "project_code", "project_owner"]
 LINEAGE = ["project_before_rules", "allocation_rule_id", "allocation_method", "allocated_ratio"]

@@ -13,7 +13,7 @@ from finops_pipeline.api.deps import MONTH_PATTERN, Ctx, ReadCtx
 from finops_pipeline.api.errors import ACCEPTED, responses
 from finops_pipeline.api.models import DriverRow, DriversResponse, money, ratio
 from finops_pipeline.warehouse import schema
-from transforms.analytics.drivers import DIMENSIONS, build_cost_drivers
+from transforms.marts.analytics.drivers import DIMENSIONS, build_cost_drivers
 from transforms.months import shift_month
 
 router = APIRouter(tags=["drivers"])
@@ -32,7 +32,7 @@ def drivers(
 ):
     """Members' change from the previous month, largest first; the changes add up to the month's
     total change. An unscoped token reads fct_cost_drivers; for a scoped token the same
-    decomposition (transforms/analytics/drivers.py) is recomputed over its projects' rows of
+    decomposition (transforms/marts/analytics/drivers.py) is recomputed over its projects' rows of
     fct_costs_daily, so every dimension is available and sums only what it may see."""
     if ctx.scoped:
         month, rows = _recomputed(ctx, month, dimension)

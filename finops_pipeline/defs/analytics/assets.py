@@ -16,16 +16,16 @@ from finops_pipeline.warehouse import queries, schema
 from finops_pipeline.warehouse.locks import rebuild_lock
 from finops_pipeline.warehouse.reader import read_table
 from finops_pipeline.warehouse.writer import replace_table
-from transforms.analytics.anomaly_table import build_anomalies
-from transforms.analytics.budgets import (
+from transforms.marts.analytics.anomaly_table import build_anomalies
+from transforms.marts.analytics.budgets import (
     PATTERN_DAYS,
     BudgetThresholds,
     build_budget_vs_actual,
     open_month,
     project_month_end,
 )
-from transforms.analytics.drivers import DIMENSIONS, build_cost_drivers
-from transforms.analytics.forecast_table import build_forecasts
+from transforms.marts.analytics.drivers import DIMENSIONS, build_cost_drivers
+from transforms.marts.analytics.forecast_table import build_forecasts
 from transforms.months import month_range
 
 GROUP = "analytics"

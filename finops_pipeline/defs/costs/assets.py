@@ -20,8 +20,8 @@ from finops_pipeline.warehouse import schema
 from finops_pipeline.warehouse.locks import rebuild_lock
 from finops_pipeline.warehouse.reader import read_partition, read_table
 from finops_pipeline.warehouse.writer import replace_month, replace_table
-from transforms.allocation.engine import SPLIT_AMOUNTS, RuleEffect, apply_rules
-from transforms.allocation.rules import project_warnings, rules_from_frame
+from transforms.intermediate.allocation.engine import SPLIT_AMOUNTS, RuleEffect, apply_rules
+from transforms.intermediate.allocation.rules import project_warnings, rules_from_frame
 from transforms.intermediate.costs_converted import MissingFxRate, convert_costs, resolve_fx_rates
 from transforms.marts.costs import MONTHLY_GRAIN, VALUES, build_costs_daily, build_costs_monthly
 from transforms.marts.kpis import build_kpis_monthly

@@ -14,9 +14,9 @@ from finops_pipeline.ingest.reference import (
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse import schema
 from finops_pipeline.warehouse.writer import replace_table
-from transforms.allocation.rules import rules_to_frame
-from transforms.analytics.budgets import convert_budgets
+from transforms.intermediate.allocation.rules import rules_to_frame
 from transforms.intermediate.costs_converted import MissingFxRate
+from transforms.marts.analytics.budgets import convert_budgets
 
 GROUP = "reference"
 

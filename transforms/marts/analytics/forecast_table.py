@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.analytics.forecasting import forecast_monthly
+from transforms.marts.analytics.forecasting import forecast_monthly
 
 COLUMNS = [
     "level", "project", "month", "reporting_currency", "forecast", "lower_80", "upper_80", "lower_95", "upper_95",

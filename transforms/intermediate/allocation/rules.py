@@ -2,7 +2,7 @@
 
 A rule file is a mapping with a `rules:` list. Every problem is reported at once, each naming the
 line, the rule id and the fix, so a finance analyst can correct the file in one pass. Nothing here
-touches cost data: `apply_rules` (transforms.allocation.engine) does that.
+touches cost data: `apply_rules` (transforms.intermediate.allocation.engine) does that.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -78,17 +77,6 @@ class RuleSet:
 
 def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
-
-
-def load_rules(path: Path, display: str = "reference/rules.yaml") -> RuleSet:
-    """The rules of `path`; a missing file means no rules."""
-    if not path.exists():
-        return RuleSet()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        return RuleSet(problems=[f"{display}: not UTF-8 text; save the file as UTF-8"])
-    return parse_rules(text, display)
 
 
 class _RulesLoader(yaml.SafeLoader):

@@ -17,7 +17,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from transforms.analytics.anomalies import AnomalyConfig, detect_daily, detect_monthly
+from transforms.marts.analytics.anomalies import AnomalyConfig, detect_daily, detect_monthly
 
 SEPARATOR = "\x1f"  # joins project and service into one series key; never part of a name
 ROOT_CAUSE_DIMENSIONS = ("service_name", "sub_account_id", "region")

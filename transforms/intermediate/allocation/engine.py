@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from transforms.allocation.rules import MATCH_KEYS, Rule
+from transforms.intermediate.allocation.rules import MATCH_KEYS, Rule
 
 SPLIT_AMOUNTS = (
     "billed_cost", "effective_cost", "list_cost",

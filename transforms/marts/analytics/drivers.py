@@ -11,15 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from transforms.months import month_range
+
 DIMENSIONS = ("project", "service_name", "sub_account_id", "region", "provider")
 NO_MEMBER = "(none)"  # a null dimension value (e.g. no region on a tax row) is a member of its own
 COLUMNS = [
     "billing_month", "dimension", "member", "previous_cost", "current_cost", "change", "share_of_change", "rank",
 ]
-
-
-def _months(first: str, last: str) -> list[str]:
-    return [str(p) for p in pd.period_range(first, last, freq="M")]
 
 
 def build_cost_drivers(by_member: pd.DataFrame) -> pd.DataFrame:
@@ -29,7 +27,7 @@ def build_cost_drivers(by_member: pd.DataFrame) -> pd.DataFrame:
     if by_member.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c.endswith(("cost", "change")) else "str") for c in COLUMNS})
     frame = by_member.assign(member=by_member["member"].fillna(NO_MEMBER))
-    months = _months(frame["billing_month"].min(), frame["billing_month"].max())
+    months = month_range(frame["billing_month"].min(), frame["billing_month"].max())
     parts = []
     for dimension, rows in frame.groupby("dimension", sort=False):
         grid = rows.pivot_table(index="member", columns="billing_month", values="cost", aggfunc="sum", fill_value=0.0)

@@ -1,1 +1,0 @@
-"""Allocation of costs to projects by the business rules of reference/rules.yaml."""

@@ -1,1 +1,0 @@
-"""Analytics over the cost marts: budgets, forecasts, anomalies and cost drivers."""
