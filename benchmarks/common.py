@@ -1,5 +1,5 @@
-"""Helpers both end-to-end benchmarks use (api_benchmark.py, pipeline_benchmark.py): progress
-lines, month lists, machine load from /proc/stat, and a scratch PostgreSQL database."""
+"""Helpers the benchmarks share: progress lines, month lists, machine load from /proc/stat, the CPU
+model, and a scratch PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
+
+from transforms.months import month_range, shift_month
 
 PG_ADMIN_URL = os.environ.get("FINOPS_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -16,12 +18,7 @@ def log(msg: str) -> None:
 
 
 def month_list(first_month: str, months: int) -> list[str]:
-    y, m = (int(x) for x in first_month.split("-"))
-    out = []
-    for _ in range(months):
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
+    return month_range(first_month, shift_month(first_month, months - 1))
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -29,6 +26,29 @@ def machine_ticks() -> tuple[int, int]:
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
     return sum(values) - idle, sum(values)
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat, all cores); NaN without it."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return float("nan")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return (total - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_model(default: str = "unknown") -> str:
+    """The CPU's model name from /proc/cpuinfo, else ``default``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return default
 
 
 def pg_admin(sql: str) -> None:

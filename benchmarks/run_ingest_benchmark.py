@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
+from benchmarks.common import busy_cpu_seconds, cpu_model
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORKDIR = Path("/tmp/finops-bench")
 DEFAULT_DOC = REPO / "docs" / "performance.md"
@@ -246,23 +248,11 @@ def _child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
 
 
-def _busy_cpu_seconds() -> float:
-    """CPU seconds the whole machine has spent busy since boot (/proc/stat, all cores)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return float("nan")
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    total = sum(fields[:8])  # guest time is already counted in user
-    return (total - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def spawn(engine: str, path: Path, workdir: Path) -> dict:
     """Run one engine in a fresh interpreter and collect its result line."""
     cmd = [sys.executable, "-m", "benchmarks.run_ingest_benchmark", "--child", engine, "--file", str(path),
            "--workdir", str(workdir)]
-    busy0 = _busy_cpu_seconds()
+    busy0 = busy_cpu_seconds()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=str(workdir), env=_child_env(), text=True)
     out = proc.stdout.read()
@@ -271,7 +261,7 @@ def spawn(engine: str, path: Path, workdir: Path) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     # CPU the rest of the machine used meanwhile (other users' tests, daemons): a noise gauge
-    others = _busy_cpu_seconds() - busy0 - (usage.ru_utime + usage.ru_stime)
+    others = busy_cpu_seconds() - busy0 - (usage.ru_utime + usage.ru_stime)
     lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{engine} failed (exit {proc.returncode}):\n{out[-4000:]}")
@@ -306,14 +296,6 @@ def machine_info() -> dict:
     import pandas
     import pyarrow
 
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     mem_gib = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -329,7 +311,7 @@ def machine_info() -> dict:
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu": model,
+        "cpu": cpu_model(),
         "mem_gib": mem_gib,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),

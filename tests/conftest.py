@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import FOCUS_HEADER, focus_row, scratch_databases, write_csv
+from tests.helpers import FOCUS_HEADER, focus_row, is_outside_setting, run_job, scratch_databases, write_csv
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -21,11 +21,25 @@ def _isolated_env():
     (or the CLI it calls) sets is undone afterwards."""
     saved = dict(os.environ)
     for var in list(os.environ):
-        if (var.startswith("FINOPS_") and var != "FINOPS_TEST_POSTGRES_URL") or var == "DAGSTER_HOME":
+        if is_outside_setting(var):
             del os.environ[var]
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def isolated_run_job():
+    """run_job for module-scoped fixtures, which run before _isolated_env: no developer FINOPS_*,
+    SLACK_* or DAGSTER_HOME setting reaches the run."""
+    def run(*args, **kwargs):
+        with pytest.MonkeyPatch.context() as mp:
+            for var in list(os.environ):
+                if is_outside_setting(var) or var.startswith("SLACK_"):
+                    mp.delenv(var)
+            return run_job(*args, **kwargs)
+
+    return run
 
 
 @pytest.fixture

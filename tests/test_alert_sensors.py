@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 from datetime import datetime, timezone
 
@@ -59,15 +58,12 @@ def _no_outside_slack(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
+def small(tmp_path_factory, isolated_run_job):
     """(warehouse file, data dir, the instance that recorded the run's materializations)."""
     root = tmp_path_factory.mktemp("small")
     data = write_small_dataset(root / "data")
-    with pytest.MonkeyPatch.context() as mp, DagsterInstance.ephemeral() as instance:
-        for name in list(os.environ):
-            if name.startswith(("FINOPS_", "SLACK_")) or name == "DAGSTER_HOME":
-                mp.delenv(name)
-        result = run_job(data, f"sqlite:///{root / 'warehouse.db'}", "2024-08", "2024-10", instance=instance)
+    with DagsterInstance.ephemeral() as instance:
+        result = isolated_run_job(data, f"sqlite:///{root / 'warehouse.db'}", "2024-08", "2024-10", instance=instance)
         assert result.success
         yield root / "warehouse.db", data, instance
 

@@ -4,7 +4,7 @@ slack_sdk clients, the CLI and a crash between writing the outbox and delivering
 
 The sample is materialized once per module (about 35 s); each test works on its own copy of the
 warehouse file. The `finops run` tests use the small landing folder of tests/conftest.py with a
-steady AWS file (tests/test_analytics_pipeline.py style) whose checkout EC2 spend jumps on the
+steady AWS file (tests.helpers.write_steady_billing) whose checkout EC2 spend jumps on the
 last two days of the data.
 """
 
@@ -24,7 +24,6 @@ from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from dagster import build_sensor_context
@@ -41,7 +40,7 @@ from finops_pipeline.settings import SEVERITIES, Settings, load_settings
 from finops_pipeline.warehouse import schema
 from finops_pipeline.warehouse.engine import make_engine
 from tests.fakes.slack_server import FakeSlack, unused_port
-from tests.helpers import FOCUS_HEADER, focus_row, run_job, write_csv
+from tests.helpers import FOCUS_HEADER, focus_row, write_csv, write_steady_billing
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -57,22 +56,9 @@ OUTSIDE_VARS = ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_CHANNEL", "HTTPS_
 
 
 def add_steady_billing(data_dir: Path, spike_from: str = "2024-10-16") -> None:
-    """2024-08-01 .. 2024-10-17 of steady AWS spend (checkout EC2 and S3, search EC2) with a weekday
-    pattern, and from ``spike_from`` on 5,000 USD a day more of checkout EC2 in its own account:
-    an anomaly still open at the end of the data."""
-    rng = np.random.default_rng(11)
-    rows = []
-    for day in pd.date_range("2024-08-01", "2024-10-17", freq="D"):
-        weekday = 0.6 if day.day_of_week >= 5 else 1.0
-        start, period = day.strftime("%Y-%m-%d 00:00:00"), day.strftime("%Y-%m-01 00:00:00")
-        for project, service, level in (("checkout", "Amazon EC2", 800.0), ("checkout", "Amazon S3", 200.0),
-                                        ("search", "Amazon EC2", 400.0)):
-            cost = round(level * weekday * float(np.exp(0.03 * rng.standard_normal())), 2)
-            rows.append(focus_row(start, cost, service=service, tags=f'{{"project": "{project}"}}', period=period))
-        if day >= pd.Timestamp(spike_from):
-            rows.append(focus_row(day.strftime("%Y-%m-%d 06:00:00"), 5000.0, service="Amazon EC2", sub_account="444",
-                                  tags='{"project": "checkout"}', period=period))
-    write_csv(data_dir / "landing" / "billing" / "aws" / "focus_steady.csv", FOCUS_HEADER, rows)
+    """The steady AWS file (tests.helpers.write_steady_billing) with 5,000 USD a day more of checkout
+    EC2 from ``spike_from`` to the end of the data: an anomaly still open at the end of the data."""
+    write_steady_billing(data_dir, "focus_steady.csv", spike_from)
     # checkout ends 2024-10 at about 37,800 USD at this pace: projected over a 30,000 USD budget
     (data_dir / "reference" / "budgets.csv").write_text(
         "project,month,amount,currency\ncheckout,2024-10,30000,USD\nsearch,2024-10,100000,USD\n")
@@ -143,16 +129,12 @@ def _no_outside_slack(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def sample_warehouse(tmp_path_factory) -> Path:
+def sample_warehouse(tmp_path_factory, isolated_run_job) -> Path:
     """data/sample copied (without its warehouse and state) and materialized once, without Slack."""
     root = tmp_path_factory.mktemp("sample")
     data = root / "data"
     shutil.copytree(SAMPLE, data, ignore=shutil.ignore_patterns("warehouse.db*", ".finops"))
-    with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith(("FINOPS_", "SLACK_")) or name == "DAGSTER_HOME":
-                mp.delenv(name)
-        result = run_job(data, f"sqlite:///{root / 'warehouse.db'}", "2025-08", "2026-11")
+    result = isolated_run_job(data, f"sqlite:///{root / 'warehouse.db'}", "2025-08", "2026-11")
     assert result.success
     return root / "warehouse.db"
 
@@ -180,6 +162,13 @@ def use_bot(monkeypatch, base_url: str) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
     monkeypatch.setenv("SLACK_CHANNEL", CHANNEL)
     monkeypatch.setenv("FINOPS_SLACK_BASE_URL", base_url)
+
+
+def slack_settings(monkeypatch, url: str, slack: FakeSlack, mode: str = "webhook") -> Settings:
+    """The settings of alerts from the warehouse at ``url`` to the fake Slack: its webhook, or its
+    bot API for mode "bot"."""
+    use_bot(monkeypatch, slack.api_base_url) if mode == "bot" else use_webhook(monkeypatch, slack.webhook_url)
+    return load_settings(warehouse_url=url)
 
 
 def episode(engine: Engine) -> pd.DataFrame:
@@ -214,8 +203,7 @@ def expected_keys(engine: Engine) -> set[str]:
 
 def test_webhook_delivers_each_alert_once_and_a_second_pass_sends_nothing(warehouse, slack, monkeypatch):
     url, engine = warehouse
-    use_webhook(monkeypatch, slack.webhook_url)
-    settings = load_settings(warehouse_url=url)
+    settings = slack_settings(monkeypatch, url, slack)
 
     assert delivery.fill(engine, settings) == {"anomaly": 1, "budget": 1}
     rows = outbox_rows(engine)
@@ -242,8 +230,7 @@ def test_webhook_delivers_each_alert_once_and_a_second_pass_sends_nothing(wareho
 
 def test_bot_records_ts_and_posts_an_escalation_in_the_thread_once(warehouse, slack, monkeypatch):
     url, engine = warehouse
-    use_bot(monkeypatch, slack.api_base_url)
-    settings = load_settings(warehouse_url=url)
+    settings = slack_settings(monkeypatch, url, slack, "bot")
     delivery.fill(engine, settings)
     assert delivery.deliver(engine, settings).sent == 2
     assert [(m["endpoint"], m["channel"], m["thread_ts"]) for m in slack.messages] == [("chat.postMessage", CHANNEL, None)] * 2
@@ -285,8 +272,7 @@ def test_bot_records_ts_and_posts_an_escalation_in_the_thread_once(warehouse, sl
 @pytest.mark.parametrize("day", ["latest", "middle"])
 def test_a_day_of_the_episode_rated_low_on_a_rerun_sends_nothing(warehouse, monkeypatch, slack, day):
     url, engine = warehouse
-    use_webhook(monkeypatch, slack.webhook_url)
-    settings = load_settings(warehouse_url=url)
+    settings = slack_settings(monkeypatch, url, slack)
     delivery.fill(engine, settings)
     delivery.deliver(engine, settings)
     days = episode(engine)
@@ -302,8 +288,7 @@ def test_a_day_of_the_episode_rated_low_on_a_rerun_sends_nothing(warehouse, monk
 
 def test_an_episode_still_running_after_the_alert_window_is_not_alerted_again(warehouse, monkeypatch, slack):
     url, engine = warehouse
-    use_webhook(monkeypatch, slack.webhook_url)
-    settings = load_settings(warehouse_url=url)
+    settings = slack_settings(monkeypatch, url, slack)
     delivery.fill(engine, settings)
     delivery.deliver(engine, settings)
     assert len(slack.messages) == 2
@@ -330,8 +315,7 @@ def test_an_episode_still_running_after_the_alert_window_is_not_alerted_again(wa
 
 def test_rate_limit_is_waited_for_and_each_alert_delivered_once(warehouse, slack, monkeypatch):
     url, engine = warehouse
-    use_bot(monkeypatch, slack.api_base_url)
-    settings = load_settings(warehouse_url=url)
+    settings = slack_settings(monkeypatch, url, slack, "bot")
     delivery.fill(engine, settings)
     slack.fail_next(1, 429)  # Retry-After: 1
     started = time.monotonic()
@@ -347,8 +331,7 @@ def test_rate_limit_is_waited_for_and_each_alert_delivered_once(warehouse, slack
 @pytest.mark.parametrize("mode", ["bot", "webhook"])
 def test_429_then_500s_beyond_the_retry_budget_fail_then_the_next_tick_delivers(warehouse, slack, monkeypatch, mode):
     url, engine = warehouse
-    use_bot(monkeypatch, slack.api_base_url) if mode == "bot" else use_webhook(monkeypatch, slack.webhook_url)
-    settings = load_settings(warehouse_url=url)
+    settings = slack_settings(monkeypatch, url, slack, mode)
     delivery.fill(engine, settings)
     sender, waits = recording_sender(settings)
     # first alert: 429, 500, 500, 500 = the first try and all 3 retries; second alert: one 500, then ok
@@ -391,8 +374,7 @@ def test_connection_refused_fails_then_delivers_once_when_slack_is_back(warehous
         assert row["last_error"].startswith(f"could not reach Slack at http://127.0.0.1:{port}/")
         assert "Connection refused" in row["last_error"] and "s3cr3t" not in row["last_error"]
 
-    use_bot(monkeypatch, slack.api_base_url) if mode == "bot" else use_webhook(monkeypatch, slack.webhook_url)
-    settings = load_settings(warehouse_url=url)
+    settings = slack_settings(monkeypatch, url, slack, mode)
     report = delivery.deliver(engine, settings)
     assert (report.sent, report.failed) == (2, 0)
     assert delivery.deliver(engine, settings).sent == 0
@@ -438,8 +420,7 @@ def test_finops_run_killed_between_outbox_and_delivery_sends_on_the_next_tick_on
 
 def test_fill_only_then_deliver_sends_once(warehouse, slack, monkeypatch):
     url, engine = warehouse
-    use_webhook(monkeypatch, slack.webhook_url)
-    settings = load_settings(warehouse_url=url)
+    settings = slack_settings(monkeypatch, url, slack)
     assert delivery.fill(engine, settings) == {"anomaly": 1, "budget": 1}
     assert delivery.fill(engine, settings) == {"anomaly": 0, "budget": 0}  # a restarted run fills again: nothing new
     assert [r["status"] for r in outbox_rows(engine)] == ["pending"] * 2 and slack.messages == []
@@ -450,8 +431,7 @@ def test_fill_only_then_deliver_sends_once(warehouse, slack, monkeypatch):
 
 def test_a_send_abandoned_mid_flight_is_retried_after_the_lease_and_a_fresh_claim_is_not(warehouse, slack, monkeypatch):
     url, engine = warehouse
-    use_bot(monkeypatch, slack.api_base_url)
-    settings = load_settings(warehouse_url=url)
+    settings = slack_settings(monkeypatch, url, slack, "bot")
     delivery.fill(engine, settings)
     now = datetime.now(timezone.utc)
     stale, fresh = outbox.due(engine, now)
@@ -479,8 +459,7 @@ def test_two_deliverers_at_once_send_each_alert_once(warehouse, slack, monkeypat
     from concurrent.futures import ThreadPoolExecutor
 
     url, engine = warehouse
-    use_webhook(monkeypatch, slack.webhook_url)
-    settings = load_settings(warehouse_url=url)
+    settings = slack_settings(monkeypatch, url, slack)
     delivery.fill(engine, settings)
     other = make_engine(url)
     try:
@@ -551,8 +530,7 @@ def test_finops_run_twice_sends_nothing_new_and_a_new_anomaly_sends_exactly_one(
 
 def test_digest_numbers_and_a_second_write_of_the_week_is_deduplicated(warehouse, slack, monkeypatch):
     url, engine = warehouse
-    use_webhook(monkeypatch, slack.webhook_url)
-    settings = load_settings(warehouse_url=url)
+    settings = slack_settings(monkeypatch, url, slack)
     alert = digest_alert(engine, settings)
     p = alert.payload
     assert (alert.kind, alert.dedup_key) == ("digest", "digest:2026-11-20")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import EXPECTED_EFFECTIVE_USD
-from tests.helpers import read_whole_table, row_counts, run_job, table_totals
+from tests.helpers import check_results, materialized_assets, read_whole_table, row_counts, run_job, table_totals
 
 TABLES = ["fct_budget_vs_actual", "fct_cost_drivers"]
 DIMENSIONS = ["project", "service_name", "sub_account_id", "region", "provider"]
@@ -20,19 +20,6 @@ BUDGETS = ("project,month,amount,currency\n"
            "search,2024-09,90,USD\n"
            "newproj,2024-10,10,USD\n"
            "checkout,2024-12,1,USD\n")
-
-
-def _checks(result) -> dict[str, tuple[bool, str]]:
-    out = {}
-    for ev in result.all_events:
-        if ev.event_type_value == "ASSET_CHECK_EVALUATION":
-            data = ev.event_specific_data
-            out[data.check_name] = (data.passed, data.severity.value)
-    return out
-
-
-def _materialized(result) -> set[str]:
-    return {ev.asset_key.to_user_string() for ev in result.get_asset_materialization_events()}
 
 
 def _state(url: str) -> tuple:
@@ -51,8 +38,8 @@ def test_budget_vs_actual_and_cost_drivers(data_dir, sqlite_url):
     # only these two assets (and what they read) matter here, not other analytics assets of the job
     for table in TABLES:
         assert result.is_node_success(table), table
-    assert set(TABLES) <= _materialized(result)
-    checks = _checks(result)
+    assert set(TABLES) <= materialized_assets(result)
+    checks = check_results(result)
     assert checks["actual_matches_monthly"] == (True, "ERROR")
     assert checks["drivers_sum_to_change"] == (True, "ERROR")
 
@@ -89,7 +76,7 @@ def test_budget_vs_actual_and_cost_drivers(data_dir, sqlite_url):
     before = _state(sqlite_url)
     again = run_job(data_dir, sqlite_url, "2024-09", "2024-10")
     assert all(again.is_node_success(table) for table in TABLES)
-    assert _checks(again)["actual_matches_monthly"] == _checks(again)["drivers_sum_to_change"] == (True, "ERROR")
+    assert check_results(again)["actual_matches_monthly"] == check_results(again)["drivers_sum_to_change"] == (True, "ERROR")
     after = _state(sqlite_url)
     assert after[0] == before[0]
     for got, expected in zip(after[1:], before[1:]):

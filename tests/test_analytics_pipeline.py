@@ -15,44 +15,17 @@ import pandas as pd
 from sqlalchemy import create_engine, insert
 
 from finops_pipeline.warehouse import schema
-from tests.helpers import FOCUS_HEADER, focus_row, read_whole_table, run_job, write_csv
+from tests.helpers import SPIKE_DAY, add_spiked_billing, check_results, read_whole_table, run_job
 
-SPIKE_DAY = pd.Timestamp("2024-09-18")  # a Wednesday
-SPIKE = 5000.0
 HORIZON = 2
 NOTE = "planned: load test"
-
-
-def _checks(result) -> dict[str, tuple[bool, str]]:
-    out = {}
-    for ev in result.all_events:
-        if ev.event_type_value == "ASSET_CHECK_EVALUATION":
-            data = ev.event_specific_data
-            out[data.check_name] = (data.passed, data.severity.value)
-    return out
-
-
-def _add_spiked_billing(data_dir: Path) -> None:
-    rng = np.random.default_rng(11)
-    rows = []
-    for day in pd.date_range("2024-08-01", "2024-10-17", freq="D"):
-        weekday = 0.6 if day.day_of_week >= 5 else 1.0
-        start, period = day.strftime("%Y-%m-%d 00:00:00"), day.strftime("%Y-%m-01 00:00:00")
-        for project, service, level in (("checkout", "Amazon EC2", 800.0), ("checkout", "Amazon S3", 200.0),
-                                        ("search", "Amazon EC2", 400.0)):
-            cost = round(level * weekday * float(np.exp(0.03 * rng.standard_normal())), 2)
-            rows.append(focus_row(start, cost, service=service, tags=f'{{"project": "{project}"}}', period=period))
-        if day == SPIKE_DAY:
-            rows.append(focus_row(day.strftime("%Y-%m-%d 06:00:00"), SPIKE, service="Amazon EC2", sub_account="444",
-                                  tags='{"project": "checkout"}', period=period))
-    write_csv(data_dir / "landing" / "billing" / "aws" / "focus_spiked.csv", FOCUS_HEADER, rows)
 
 
 def _run(data_dir: Path, url: str):
     result = run_job(data_dir, url, "2024-08", "2024-10")
     for asset in ("fct_cost_anomalies", "fct_cost_forecasts"):
         assert result.is_node_success(asset), asset
-    assert _checks(result)["intervals_ordered"] == (True, "ERROR")
+    assert check_results(result)["intervals_ordered"] == (True, "ERROR")
     anomalies, forecasts = read_whole_table(url, "fct_cost_anomalies"), read_whole_table(url, "fct_cost_forecasts")
     assert list(anomalies.columns) == [c.name for c in schema.fct_cost_anomalies.columns]
     assert list(forecasts.columns) == [c.name for c in schema.fct_cost_forecasts.columns]
@@ -61,11 +34,11 @@ def _run(data_dir: Path, url: str):
 
 def test_anomalies_and_forecasts_survive_a_rerun_with_an_acknowledgement(data_dir, sqlite_url, monkeypatch):
     monkeypatch.setenv("FINOPS_FORECAST_HORIZON", str(HORIZON))
-    _add_spiked_billing(data_dir)
+    add_spiked_billing(data_dir)
     anomalies, forecasts = _run(data_dir, sqlite_url)
 
     # the planted spike, at daily grain for the project and for the project x service series
-    spike = anomalies[(anomalies["grain"] == "daily") & (pd.to_datetime(anomalies["period_start"]) == SPIKE_DAY)
+    spike = anomalies[(anomalies["grain"] == "daily") & (pd.to_datetime(anomalies["period_start"]) == pd.Timestamp(SPIKE_DAY))
                       & (anomalies["project"] == "checkout")]
     assert set(spike["service_name"].fillna("*")) == {"*", "Amazon EC2"}, anomalies
     assert anomalies["status"].isin(["open", "acknowledged", "resolved"]).all()

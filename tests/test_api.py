@@ -1,6 +1,6 @@
 """The read API (finops_pipeline.api) through FastAPI's TestClient, on a warehouse built once per
 module by the monthly job from the `data_dir` fixture's landing folder, plus the steady AWS file
-with a planted spike of tests/test_analytics_pipeline.py (so there are real anomalies) and a
+with a planted spike of tests.helpers.add_spiked_billing (so there are real anomalies) and a
 budgets.csv. Every figure the API returns is checked against the warehouse tables themselves."""
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from finops_pipeline.settings import load_settings
 from finops_pipeline.warehouse import schema
 from finops_pipeline.warehouse.engine import make_engine
 from tests import conftest
-from tests.helpers import run_job
-from tests.test_analytics_pipeline import _add_spiked_billing
+from tests.helpers import add_spiked_billing, run_job, visible_projects
 
 with warnings.catch_warnings():  # starlette asks for httpx2; the locked httpx works (no new dependency)
     warnings.simplefilter("ignore")
@@ -59,7 +58,7 @@ class Api:
 
 def _build(root: Path, url: str) -> Path:
     data_dir = conftest.data_dir.__wrapped__(root)  # the shared fixture's files, built once for the module
-    _add_spiked_billing(data_dir)
+    add_spiked_billing(data_dir)
     (data_dir / "reference" / "budgets.csv").write_text(BUDGETS)
     result = run_job(data_dir, url, MONTHS[0], MONTHS[-1])
     assert result.success
@@ -484,25 +483,14 @@ def test_last_used_at_is_written_at_most_once_a_minute_for_all_tokens_together(a
 
 # --- scopes -----------------------------------------------------------------------------------------
 
-def _visible_projects(api, token: str) -> set[str]:
-    """Every project name that shows in any endpoint's answer, under several parameter sets."""
-    seen: set = set()
-    for params in ({}, {"group_by": "project"}, {"group_by": "project,team,service_name,provider,region,sub_account_id"},
-                   {"grain": "daily", "group_by": "project"}, {"group_by": "project", "metric": "chargeback_cost"}):
-        seen |= {r["project"] for r in api.ok("/costs", token, **params)["rows"] if "project" in r}
-    seen |= {r["project"] for r in api.ok("/heatmap", token)["rows"]}
-    seen |= {r["project"] for r in api.ok("/budgets", token, year=2024)["rows"]}
-    seen |= {r["project"] for r in api.ok("/forecasts", token)["rows"] if r["project"]}
-    seen |= {r["project"] for r in api.ok("/anomalies", token)["rows"]}
-    seen |= {r["project"] for r in api.ok("/projects", token)["rows"]}
-    seen |= {r["member"] for r in api.ok("/drivers", token, dimension="project")["rows"]}
-    seen |= {api.ok("/kpis", token)["top_project"]}
-    return seen
+# /costs parameter sets under which a token's visible projects are collected
+VISIBILITY_COSTS = [{}, {"group_by": "project"}, {"group_by": "project,team,service_name,provider,region,sub_account_id"},
+                    {"grain": "daily", "group_by": "project"}, {"group_by": "project", "metric": "chargeback_cost"}]
 
 
 @pytest.mark.parametrize("token, allowed, other", [("search", "search", "checkout"), ("payments", "checkout", "search")])
 def test_scoped_tokens_see_only_their_projects_everywhere(api, token, allowed, other):
-    assert _visible_projects(api, token) == {allowed}
+    assert visible_projects(api, token, VISIBILITY_COSTS) == {allowed}
     # asking for another project explicitly, by any filter, returns nothing
     assert api.ok("/costs", token, project=other)["rows"] == []
     assert api.ok("/costs", token, project=f"{allowed},{other}", group_by="project")["rows"] == \

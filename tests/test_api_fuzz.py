@@ -42,8 +42,7 @@ from finops_pipeline.settings import load_settings
 from finops_pipeline.warehouse import schema as tables
 from finops_pipeline.warehouse.engine import make_engine
 from tests import conftest
-from tests.helpers import run_job
-from tests.test_analytics_pipeline import _add_spiked_billing
+from tests.helpers import add_spiked_billing, run_job
 
 MONTHS = ("2024-08", "2024-10")
 BUDGETS = "project,month,amount\ncheckout,2024-09,30000\ncheckout,2024-10,20000\nsearch,2024-10,5000\n"
@@ -219,7 +218,7 @@ def fuzz_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{root / 'warehouse.db'}"
     data_dir: Path = conftest.data_dir.__wrapped__(root)  # the shared fixture's landing folder
-    _add_spiked_billing(data_dir)  # three steady months with a spike: real anomalies and forecasts
+    add_spiked_billing(data_dir)  # three steady months with a spike: real anomalies and forecasts
     (data_dir / "reference" / "budgets.csv").write_text(BUDGETS)
     with pytest.MonkeyPatch.context() as mp:  # module fixtures run before the per-test env isolation
         for var in [v for v in os.environ if v.startswith("FINOPS_") or v == "DAGSTER_HOME"]:

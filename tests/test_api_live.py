@@ -31,7 +31,7 @@ from finops_pipeline.cli import main as finops_main
 from finops_pipeline.warehouse import schema
 from finops_pipeline.warehouse.engine import make_engine
 from tests import conftest
-from tests.helpers import FOCUS_HEADER, focus_row, run_job, table_totals, write_csv
+from tests.helpers import FOCUS_HEADER, focus_row, run_job, table_totals, visible_projects, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 MONTHS = ("2024-09", "2024-10")
@@ -350,17 +350,9 @@ def test_a_viewer_may_not_acknowledge_403(live):
 # --- scopes --------------------------------------------------------------------------------------------
 
 def _visible_projects(live: Live, token: str) -> set:
-    seen: set = set()
-    for params in ({"group_by": "project"}, {"group_by": "project,team,service_name,provider,region,sub_account_id"},
-                   {"grain": "daily", "group_by": "project"}):
-        seen |= {r["project"] for r in live.ok("/costs", token, **params)["rows"]}
-    seen |= {r["project"] for r in live.ok("/heatmap", token)["rows"]}
-    seen |= {r["project"] for r in live.ok("/budgets", token, year=2024)["rows"]}
-    seen |= {r["project"] for r in live.ok("/forecasts", token)["rows"] if r["project"]}
-    seen |= {r["project"] for r in live.ok("/anomalies", token)["rows"]}
-    seen |= {r["project"] for r in live.ok("/projects", token)["rows"]}
-    seen |= {r["member"] for r in live.ok("/drivers", token, dimension="project")["rows"]}
-    seen |= {live.ok("/kpis", token)["top_project"]}
+    """visible_projects of the JSON answers, and of the CSV ones."""
+    seen = visible_projects(live, token, [{"group_by": "project"}, {"group_by": "project,team,service_name,provider,region,sub_account_id"},
+                                          {"grain": "daily", "group_by": "project"}])
     seen |= {r["project"] for r in _csv(live.get("/costs", token, group_by="project", format="csv"))}
     seen |= {r["project"] for r in _csv(live.get("/projects", token, format="csv"))}
     return seen

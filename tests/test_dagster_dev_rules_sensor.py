@@ -17,7 +17,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import pytest
 
 from finops_pipeline.cli import main
 from finops_pipeline.runs import RANGE_END_TAG, RANGE_START_TAG
+from tests.dagster_processes import free_port, log_tail
 
 pytestmark = pytest.mark.integration
 
@@ -40,18 +40,6 @@ AFFECTED = ["2026-03", "2026-04", "2026-05", "2026-06", "2026-07", "2026-08", "2
 MOVED = ["2026-03", "2026-04"]  # no longer covered by sandbox-to-ml after the edit
 INTERVAL = 5  # FINOPS_REFERENCE_SENSOR_INTERVAL_SECONDS
 RUN_TIMEOUT = 150
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _log_tail(path: Path, lines: int = 120) -> str:
-    if not path.exists():
-        return "(no dagster dev log)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @contextlib.contextmanager
@@ -78,7 +66,7 @@ def _dagster_dev(tmp_path: Path, data: Path, warehouse_url: str, log: Path):
         "PYTHONUNBUFFERED": "1",
     }
     cmd = [sys.executable, "-m", "dagster", "dev", "-m", "finops_pipeline.definitions",
-           "-h", "127.0.0.1", "-p", str(_free_port())]
+           "-h", "127.0.0.1", "-p", str(free_port())]
     with open(log, "wb") as out:
         # cwd: not the repository, whose dagster.yaml (the PostgreSQL deployment config) dagster dev
         # would warn about. SIGINT back to default: a pytest started in the background of a
@@ -262,5 +250,5 @@ def test_rules_edit_in_dagster_dev_rematerializes_affected_months_once(tmp_path)
             assert after["by_project"][month] == pytest.approx(before["by_project"][month], abs=1e-6, rel=0), month
     except BaseException:
         print(f"phases: {', '.join(phases)}")
-        print(f"--- tail of dagster dev log ({log}) ---\n{_log_tail(log)}")
+        print(f"--- tail of dagster dev log ({log}) ---\n{log_tail(log, 120)}")
         raise

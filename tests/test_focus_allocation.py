@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from tests.conftest import SHARED_DATASETS
-from tests.helpers import run_job, table_totals
+from tests.helpers import check_results, run_job, table_totals
 
 FOCUS_SAMPLE = SHARED_DATASETS / "focus" / "focus-sample-data" / "FOCUS-1.0" / "focus_sample.csv"
 pytestmark = [
@@ -114,14 +114,6 @@ def _independent_totals() -> tuple[int, dict[str, dict[str, float]]]:
     return len(rows), {col: {m: math.fsum(v) for m, v in by_month.items()} for col, by_month in totals.items()}
 
 
-def _check_results(result) -> dict[str, bool]:
-    return {
-        ev.event_specific_data.check_name: ev.event_specific_data.passed
-        for ev in result.all_events
-        if ev.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
-
-
 @pytest.fixture(scope="module")
 def allocated_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("focus_allocation") / "data"
@@ -161,7 +153,7 @@ def test_monthly_totals_equal_the_csv_after_allocation(allocated_run):
 
 def test_allocation_checks_pass(allocated_run):
     result, *_ = allocated_run
-    checks = _check_results(result)
+    checks = {name: passed for name, (passed, _) in check_results(result).items()}
     assert checks["allocation_conserved"] is True
     assert checks["rules_name_known_projects"] is True  # every target is in projects.csv or the data
     assert all(checks.values()), {k: v for k, v in checks.items() if not v}

@@ -10,20 +10,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import EXPECTED_EFFECTIVE_USD, EXPECTED_QUARANTINE_REASONS
-from tests.helpers import FOCUS_HEADER, focus_row, row_counts, run_job, table_totals, write_csv
+from tests.helpers import FOCUS_HEADER, check_results, focus_row, row_counts, run_job, table_totals, write_csv
 
 ALL_TABLES = ["stg_billing", "quarantine_billing_rows", "dim_projects", "stg_fx_rates", "stg_allocation_rules",
               "stg_pricing", "int_costs_converted", "int_costs_allocated", "fct_costs_daily", "fct_costs_monthly",
               "fct_kpis_monthly"]
-
-
-def _check_results(result) -> dict[str, tuple[bool, str]]:
-    out = {}
-    for ev in result.all_events:
-        if ev.event_type_value == "ASSET_CHECK_EVALUATION":
-            data = ev.event_specific_data
-            out[data.check_name] = (data.passed, data.severity.value)
-    return out
 
 
 def test_fct_costs_monthly_equals_converted_input_minus_quarantined(data_dir, sqlite_url):
@@ -38,7 +29,7 @@ def test_fct_costs_monthly_equals_converted_input_minus_quarantined(data_dir, sq
 
 def test_checks_pass_and_carried_forward_fx_rate_is_a_warning(data_dir, sqlite_url):
     result = run_job(data_dir, sqlite_url, "2024-09", "2024-10")
-    checks = _check_results(result)
+    checks = check_results(result)
     for blocking in ("rows_conserved", "great_expectations", "amounts_conserved", "allocation_conserved",
                      "totals_match_allocated", "totals_match_daily", "kpis_match_monthly"):
         assert checks[blocking] == (True, "ERROR"), blocking

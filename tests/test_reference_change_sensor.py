@@ -5,7 +5,6 @@ and that executing the requested run makes fct_costs_monthly reflect an edited r
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 from collections import defaultdict
@@ -19,7 +18,7 @@ from finops_pipeline.defs.reference.changes import snapshot
 from finops_pipeline.defs.reference.sensors import reference_change_sensor
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.runs import RANGE_END_TAG, RANGE_START_TAG
-from tests.helpers import code_location, run_job
+from tests.helpers import code_location, materialized_assets, run_job
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 DATA_MONTHS = ["2026-01", "2026-02", "2026-03", "2026-04"]
@@ -35,18 +34,14 @@ PROJECT_ASSETS = {"dim_projects", "stg_billing", "quarantine_billing_rows", "int
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory) -> tuple[Path, Path]:
+def warehouse(tmp_path_factory, isolated_run_job) -> tuple[Path, Path]:
     """The sample copied to a tmp dir and 2026-01 .. 2026-04 materialized once for the module
     (the sensor only reads the billing months of stg_billing)."""
     root = tmp_path_factory.mktemp("reference_sensor")
     data = root / "sample"
     shutil.copytree(SAMPLE, data, ignore=shutil.ignore_patterns("warehouse.db*", ".finops"))
     db = root / "warehouse.db"
-    with pytest.MonkeyPatch.context() as mp:  # the module fixture runs outside the autouse env isolation
-        for var in list(os.environ):
-            if (var.startswith("FINOPS_") and var != "FINOPS_TEST_POSTGRES_URL") or var == "DAGSTER_HOME":
-                mp.delenv(var)
-        result = run_job(data, f"sqlite:///{db}", DATA_MONTHS[0], DATA_MONTHS[-1])
+    result = isolated_run_job(data, f"sqlite:///{db}", DATA_MONTHS[0], DATA_MONTHS[-1])
     assert result.success
     return data, db
 
@@ -79,10 +74,11 @@ class Env:
         skip = out.skip_reason.skip_message if out.skip_reason else None
         return Tick(list(out.run_requests or []), skip, out.cursor if out.cursor is not None else cursor)
 
-    def edit(self, name: str, old: str, new: str) -> None:
+    def edit(self, name: str, old: str, new: str, count: int = 1) -> None:
+        """Replace ``old`` (found ``count`` times) by ``new`` in the reference file ``name``."""
         path = self.ref / name
         text = path.read_text()
-        assert text.count(old) == 1, (name, old)
+        assert text.count(old) == count, (name, old)
         path.write_text(text.replace(old, new))
 
 
@@ -212,13 +208,22 @@ def test_a_change_outside_the_data_months_skips_and_moves_the_cursor(env, name, 
     assert env.tick(tick.cursor).skip == "no reference file changed"
 
 
-def test_a_pricing_change_recomputes_from_stg_pricing_down(env):
+@pytest.mark.parametrize(("name", "old", "new", "count", "months", "assets"), [
+    pytest.param("pricing.csv", "Amazon Elastic Compute Cloud,8,2026-01-01,", "Amazon Elastic Compute Cloud,10,2026-01-01,",
+                 1, [("2026-01", "2026-04")], PRICING_ASSETS, id="pricing-from-stg-pricing-down"),
+    pytest.param("fx_rates.csv", "2026-02,EUR,1.1776", "2026-02,EUR,1.1800", 1, [("2026-02", "2026-04")], FX_ASSETS,
+                 id="fx-rate-its-month-and-later-ones-from-conversion"),
+    pytest.param("projects.csv", "chen.wei@acme.example,ml,", "chen.wei@acme.example,machine-learning,", 2,
+                 [("2026-01", "2026-04")], PROJECT_ASSETS, id="projects-every-month-from-stg-billing"),
+])
+def test_a_reference_change_recomputes_its_months_from_the_first_asset_it_feeds(env, name, old, new, count, months,
+                                                                              assets):
     base = env.tick(None).cursor
-    env.edit("pricing.csv", "Amazon Elastic Compute Cloud,8,2026-01-01,", "Amazon Elastic Compute Cloud,10,2026-01-01,")
+    env.edit(name, old, new, count)
     tick = env.tick(base)
-    assert ranges(tick) == [("2026-01", "2026-04")]
-    assert keys(tick.requests[0]) == PRICING_ASSETS
-    assert tick.requests[0].tags["finops/trigger"] == "pricing.csv changed"
+    assert ranges(tick) == months
+    assert keys(tick.requests[0]) == assets
+    assert tick.requests[0].tags["finops/trigger"] == f"{name} changed"
 
 
 def test_pricing_rows_in_separate_months_request_one_run_per_range(env):
@@ -231,24 +236,6 @@ def test_pricing_rows_in_separate_months_request_one_run_per_range(env):
     run_keys = [r.run_key for r in tick.requests]
     assert len(set(run_keys)) == 2
     assert {k.rsplit(":", 1)[0] for k in run_keys} == {run_keys[0].rsplit(":", 1)[0]}  # one content key
-
-
-def test_an_fx_rate_change_recomputes_its_month_and_later_ones_from_conversion(env):
-    base = env.tick(None).cursor
-    env.edit("fx_rates.csv", "2026-02,EUR,1.1776", "2026-02,EUR,1.1800")
-    tick = env.tick(base)
-    assert ranges(tick) == [("2026-02", "2026-04")]
-    assert keys(tick.requests[0]) == FX_ASSETS
-
-
-def test_a_projects_change_recomputes_every_month_from_stg_billing(env):
-    base = env.tick(None).cursor
-    path = env.ref / "projects.csv"
-    path.write_text(path.read_text().replace("chen.wei@acme.example,ml,", "chen.wei@acme.example,machine-learning,"))
-    tick = env.tick(base)
-    assert ranges(tick) == [("2026-01", "2026-04")]
-    assert keys(tick.requests[0]) == PROJECT_ASSETS
-    assert tick.requests[0].tags["finops/trigger"] == "projects.csv changed"
 
 
 def test_two_files_changed_in_one_tick_share_one_selection(env):
@@ -305,7 +292,7 @@ def _read(db: Path) -> dict:
             "sandbox_projects": sandbox_projects, "loaded_at": loaded_at}
 
 
-def test_executing_the_requested_run_moves_the_sandbox_cost_back_to_unallocated(env, warehouse, tmp_path, monkeypatch):
+def test_executing_the_requested_run_moves_the_sandbox_cost_back_to_unallocated(env, warehouse, tmp_path):
     data, shared_db = warehouse
     db = tmp_path / "warehouse.db"
     with sqlite3.connect(shared_db) as src, sqlite3.connect(db) as dst:
@@ -328,16 +315,11 @@ def test_executing_the_requested_run_moves_the_sandbox_cost_back_to_unallocated(
     request = tick.requests[0]
 
     # Run the request as the daemon would: monthly_costs_job over its range tags and its assets.
-    monkeypatch.setenv("FINOPS_DATA_DIR", str(env.data))
-    monkeypatch.setenv("FINOPS_WAREHOUSE_URL", env.url)
-    monkeypatch.setenv("FINOPS_STATE_DIR", str(tmp_path / "state"))
-    job = code_location().resolve_job_def("monthly_costs_job")
     with DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(instance=instance, tags=request.tags, asset_selection=list(request.asset_selection),
-                                        raise_on_error=False)
+        result = run_job(env.data, env.url, request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG], instance,
+                         tags=request.tags, asset_selection=request.asset_selection)
     assert result.success
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == keys(request)
+    assert materialized_assets(result) == keys(request)
 
     after = _read(db)
     assert sorted(after["totals"]) == DATA_MONTHS

@@ -20,7 +20,6 @@ import pytest
 from dagster import (
     DefaultScheduleStatus,
     DefaultSensorStatus,
-    Definitions,
     RunRequest,
     SensorResult,
     SkipReason,
@@ -36,7 +35,7 @@ from finops_pipeline.resources import FinopsResource
 from finops_pipeline.runs import RANGE_END_TAG, RANGE_START_TAG
 from finops_pipeline.warehouse.schema import quarantine_billing_rows, stg_billing
 from finops_pipeline.warehouse.writer import replace_month
-from tests.helpers import FOCUS_HEADER, code_location, focus_row, write_csv
+from tests.helpers import FOCUS_HEADER, focus_row, local_definitions, write_csv
 
 UTC = timezone.utc
 
@@ -144,10 +143,7 @@ def test_the_schedule_is_built_from_the_environment(monkeypatch):
 
 
 def test_schedule_and_sensor_resolve_in_a_code_location(tmp_path):
-    defs = code_location()
-
-    local = Definitions(assets=list(defs.assets), jobs=list(defs.jobs), schedules=[nightly_schedule],
-                        sensors=[landing_sensor], resources={"finops": FinopsResource(data_dir=str(tmp_path))})
+    local = local_definitions(FinopsResource(data_dir=str(tmp_path)), schedules=[nightly_schedule], sensors=[landing_sensor])
     repo = local.get_repository_def()
     assert repo.get_schedule_def("nightly_schedule").job_name == "monthly_costs_job"
     sensor = repo.get_sensor_def("landing_sensor")

@@ -67,6 +67,12 @@ def distribute(rid, src, targets, method="even", weights=None, start=None, end=N
     return Rule(rid, "distribute_cost", 1, params, active=active, **_window(start, end))
 
 
+def split_proportionally(before: pd.DataFrame, targets: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One proportional rule "p" from "shared" to ``targets``: (every row after it, the rows it wrote)."""
+    after, _ = apply_rules(before, [distribute("p", "shared", targets, "proportional")])
+    return after, after[after["allocation_rule_id"] == "p"]
+
+
 def by_project(frame: pd.DataFrame, column: str = "effective_cost") -> dict[str, float]:
     return {p: float(v) for p, v in frame.groupby("project")[column].sum().items()}
 
@@ -194,8 +200,7 @@ def test_distribute_proportional_to_the_targets_own_cost():
         row("2024-09-04", "b", 10.0),
         row("2024-09-05", "other", 1000.0),  # not a target: no weight
     )
-    after, _ = apply_rules(before, [distribute("p", "shared", ["a", "b"], "proportional")])
-    split = after[after["allocation_rule_id"] == "p"]
+    after, split = split_proportionally(before, ["a", "b"])
     assert split["project"].tolist() == ["a", "b"]
     assert split["effective_cost"].tolist() == [20.0, 80.0]
     assert split["allocated_ratio"].tolist() == pytest.approx([0.2, 0.8])
@@ -333,8 +338,7 @@ def test_proportional_with_one_zero_cost_target():
         row("2024-09-01", "b", 10.0),
         row("2024-09-01", "c", 30.0),
     )
-    after, _ = apply_rules(before, [distribute("p", "shared", ["a", "b", "c"], "proportional")])
-    split = after[after["allocation_rule_id"] == "p"]
+    after, split = split_proportionally(before, ["a", "b", "c"])
     assert split["project"].tolist() == ["b", "c"]  # a's share is 0.00 and carries no rows: dropped
     assert split["effective_cost"].tolist() == [25.0, 75.0]
     assert split["allocated_ratio"].tolist() == pytest.approx([0.25, 0.75])
@@ -354,8 +358,7 @@ def test_proportional_with_one_zero_cost_target():
 )
 def test_proportional_with_all_targets_at_zero_is_even(target_rows):
     before = costs(row("2024-09-01", "shared", 100.01, source_rows=2), *[row("2024-09-02", p, c) for p, c in target_rows])
-    after, _ = apply_rules(before, [distribute("p", "shared", ["a", "b"], "proportional")])
-    split = after[after["allocation_rule_id"] == "p"]
+    after, split = split_proportionally(before, ["a", "b"])
     assert split["project"].tolist() == ["a", "b"]
     assert split["effective_cost"].tolist() == pytest.approx([50.01, 50.0], abs=1e-9)  # remainder on the first
     assert split["allocated_ratio"].tolist() == [0.5, 0.5]
@@ -385,8 +388,7 @@ PER_MONTH_CASES = [
 @pytest.mark.parametrize("rows, expected", PER_MONTH_CASES)
 def test_proportional_weights_are_per_billing_month(rows, expected):
     before = costs(*rows)
-    after, _ = apply_rules(before, [distribute("p", "shared", ["a", "b"], "proportional")])
-    split = after[after["allocation_rule_id"] == "p"]
+    after, split = split_proportionally(before, ["a", "b"])
     got = {(m, p): c for m, p, c in zip(split["billing_month"], split["project"], split["effective_cost"])}
     assert got == {key: cost for key, (cost, _) in expected.items()}
     ratios = {(m, p): r for m, p, r in zip(split["billing_month"], split["project"], split["allocated_ratio"])}
@@ -402,8 +404,7 @@ def test_proportional_target_with_net_negative_cost_counts_zero():
         row("2024-09-01", "b", 20.0),
         row("2024-09-01", "c", 60.0),
     )
-    after, _ = apply_rules(before, [distribute("p", "shared", ["a", "b", "c"], "proportional")])
-    split = after[after["allocation_rule_id"] == "p"]
+    after, split = split_proportionally(before, ["a", "b", "c"])
     assert split["project"].tolist() == ["b", "c"]
     assert split["effective_cost"].tolist() == [25.0, 75.0]
     assert by_project(after) == {"a": -10.0, "b": 45.0, "c": 135.0}
@@ -427,8 +428,7 @@ def test_proportional_basis_is_effective_cost_for_every_column():
         row("2024-09-01", "a", 1.0, billed_cost=100.0),
         row("2024-09-01", "b", 3.0, list_cost=0.0),
     )
-    after, _ = apply_rules(before, [distribute("p", "shared", ["a", "b"], "proportional")])
-    split = after[after["allocation_rule_id"] == "p"].reset_index(drop=True)
+    split = split_proportionally(before, ["a", "b"])[1].reset_index(drop=True)
     assert split["effective_cost"].tolist() == [2.5, 7.5]
     assert split["billed_cost"].tolist() == [5.0, 15.0]
     assert split["list_cost"].tolist() == [10.0, 30.0]

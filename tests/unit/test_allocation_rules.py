@@ -52,6 +52,14 @@ def problem_line(problem: str) -> int:
     return int(match.group(1))
 
 
+def single_problem(text: str, line: int) -> str:
+    """The one problem of the rules file ``text`` (as written, not dedented), reported on ``line``."""
+    problems = parse_rules(text).problems
+    assert len(problems) == 1, problems
+    assert problem_line(problems[0]) == line
+    return problems[0]
+
+
 # ------------------------------------------------------------------------------------------
 # validation errors: line, rule id and fix
 
@@ -333,7 +341,7 @@ def test_duplicate_id_names_both_lines_and_the_fix():
 
 
 def test_yaml_syntax_error_names_the_line():
-    problems = parse(
+    text = yaml_text(
         """
         rules:
           - id: broken
@@ -341,18 +349,14 @@ def test_yaml_syntax_error_names_the_line():
             from: team: a
             to: b
         """
-    ).problems
-    assert len(problems) == 1
-    assert problem_line(problems[0]) == 4
-    assert "YAML syntax error" in problems[0]
-    assert "check the indentation and quote values that contain ':' or '#'" in problems[0]
+    )
+    problem = single_problem(text, 4)
+    assert "YAML syntax error" in problem
+    assert "check the indentation and quote values that contain ':' or '#'" in problem
 
 
 def test_yaml_syntax_error_tab_indentation():
-    problems = parse_rules("rules:\n  - id: a\n\ttype: rename_project\n").problems
-    assert len(problems) == 1
-    assert problem_line(problems[0]) == 3
-    assert "YAML syntax error" in problems[0]
+    assert "YAML syntax error" in single_problem("rules:\n  - id: a\n\ttype: rename_project\n", 3)
 
 
 @pytest.mark.parametrize(
@@ -361,19 +365,15 @@ def test_yaml_syntax_error_tab_indentation():
     ids=["top_level_list", "scalar", "mapping_without_rules", "number"],
 )
 def test_file_not_a_mapping_with_rules(text):
-    problems = parse_rules(text).problems
-    assert len(problems) == 1
-    assert problem_line(problems[0]) == 1
-    assert "must be a mapping with a `rules:` list" in problems[0]
-    assert "rules:\n  - id: my-rule" in problems[0]  # the fix: an example of the expected shape
+    problem = single_problem(text, 1)
+    assert "must be a mapping with a `rules:` list" in problem
+    assert "rules:\n  - id: my-rule" in problem  # the fix: an example of the expected shape
 
 
 def test_rules_not_a_list():
-    problems = parse_rules("# header\nrules: everything\n").problems
-    assert len(problems) == 1
-    assert problem_line(problems[0]) == 2
-    assert "`rules:` must be a list of rules" in problems[0]
-    assert "items start with '- '" in problems[0]
+    problem = single_problem("# header\nrules: everything\n", 2)
+    assert "`rules:` must be a list of rules" in problem
+    assert "items start with '- '" in problem
 
 
 def test_rule_that_is_not_a_mapping_and_rule_without_id():
@@ -422,21 +422,11 @@ def test_display_name_is_used_in_messages():
     assert problems[0].startswith("/data/reference/rules.yaml:2: rule 'bad': missing field `to`")
 
 
-@pytest.mark.parametrize("value", ["2024-13-01", "2024-02-30"])
-def test_impossible_unquoted_date_is_a_problem_not_a_crash(value):
+@pytest.mark.parametrize(("value", "day"), [("2024-13-01", "2024-13-01"), ("2024-02-30", "2024-02-30"),
+                                            ("'2024-02-30'", "2024-02-30")], ids=["unquoted", "unquoted-feb-30", "quoted"])
+def test_impossible_date_is_a_problem_not_a_crash(value, day):
     text = f"rules:\n  - id: bad\n    type: rename_project\n    from: a\n    to: b\n    start: {value}\n"
-    problems = parse_rules(text).problems
-    assert len(problems) == 1
-    assert problem_line(problems[0]) == 6
-    assert "rule 'bad'" in problems[0] and "YYYY-MM-DD" in problems[0]
-
-
-def test_impossible_quoted_date_is_a_problem():
-    text = "rules:\n  - id: bad\n    type: rename_project\n    from: a\n    to: b\n    start: '2024-02-30'\n"
-    problems = parse_rules(text).problems
-    assert len(problems) == 1
-    assert problem_line(problems[0]) == 6
-    assert "rule 'bad': start '2024-02-30' is not a date; write it as YYYY-MM-DD" in problems[0]
+    assert f"rule 'bad': start '{day}' is not a date; write it as YYYY-MM-DD" in single_problem(text, 6)
 
 
 def test_unknown_match_key_is_not_reported_on_a_valid_keys_line():
@@ -850,6 +840,4 @@ def test_inactive_rules_are_ignored():
 
 def test_a_key_given_twice_in_one_rule_is_a_problem():
     text = "rules:\n  - id: r1\n    type: rename_project\n    from: a\n    to: b\n    to: c\n"
-    problems = parse_rules(text).problems
-    assert len(problems) == 1
-    assert problems[0].startswith("reference/rules.yaml:5: rule 'r1': `to` is given twice")
+    assert single_problem(text, 5).startswith("reference/rules.yaml:5: rule 'r1': `to` is given twice")

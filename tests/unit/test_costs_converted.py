@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import stage_daily
 from transforms.intermediate.costs_converted import MissingFxRate, convert_costs, resolve_fx_rates
 from transforms.money import conserved, exact_total
-from transforms.staging.billing import AMOUNTS, StagingContext, aggregate_daily, stage_billing_chunk
+from transforms.staging.billing import AMOUNTS
 
 FX = pd.DataFrame(
     {
@@ -84,25 +85,16 @@ def test_missing_fx_rate_with_empty_table():
 # convert_costs
 
 
+def _raw_row(i: int) -> dict:
+    amount = f"{(i * 7.31) % 97 - 5:.4f}"
+    return {"charge_period_start": f"2024-{8 + i % 2:02d}-{1 + i % 20:02d}", "billing_currency": ["USD", "EUR", "GBP"][i % 3],
+            "billed_cost": amount, "effective_cost": f"{float(amount) * 0.9:.4f}", "list_cost": f"{float(amount) * 1.2:.4f}",
+            "service_name": ["EC2", "S3"][i % 2]}
+
+
 def staged_daily() -> pd.DataFrame:
     """A realistic stg_billing frame: staged + aggregated rows in three currencies, two months."""
-    rows = []
-    for i in range(60):
-        amount = f"{(i * 7.31) % 97 - 5:.4f}"
-        rows.append(
-            {
-                "charge_period_start": f"2024-{8 + i % 2:02d}-{1 + i % 20:02d}",
-                "billing_currency": ["USD", "EUR", "GBP"][i % 3],
-                "billed_cost": amount,
-                "effective_cost": f"{float(amount) * 0.9:.4f}",
-                "list_cost": f"{float(amount) * 1.2:.4f}",
-                "service_name": ["EC2", "S3"][i % 2],
-            }
-        )
-    raw = pd.DataFrame(rows, dtype=object)
-    staged, quarantine = stage_billing_chunk(raw, np.arange(2, 2 + len(raw)), StagingContext("f.csv", "focus"))
-    assert quarantine.empty
-    return aggregate_daily(staged)
+    return stage_daily([_raw_row(i) for i in range(60)])
 
 
 def test_convert_costs_multiplies_amounts_and_keeps_originals():
