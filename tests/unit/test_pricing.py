@@ -1,4 +1,4 @@
-"""Chargeback rate card: staging reference/pricing.csv and applying it (transforms/staging/pricing.py).
+"""Chargeback rate card: staging reference/pricing.csv and applying it (transforms/staging/pricing.py, transforms/marts/chargeback.py).
 
 Frames are built the way finops_pipeline/ingest/reference.py reads the CSVs: every value is
 text, and an empty cell is the empty string (keep_default_na=False). Row index i is line i + 2.
