@@ -53,7 +53,7 @@ Rules apply **in file order**; each rule sees the result of the rules before it.
 | type | fields | effect |
 |---|---|---|
 | `rename_project` | `from`, `to` | every row of project `from` becomes `to` |
-| `transfer_cost` | `from`, `to`, optional `match` with any of `service`, `account` (sub-account id), `region` (a value or a list of values, exact) | matching rows of `from` (usually a generic bucket such as `unallocated`) move to `to` |
+| `transfer_cost` | `from`, `to`, optional `match` with any of `service`, `account` (sub-account id), `region` and the finance dimensions `cost_center`, `profit_center`, `directorate`, `functional_area`, `gl_account`, `vendor`, `merchant_category` (ids; a value or a list of values, exact) | matching rows of `from` (usually a generic bucket such as `unallocated`) move to `to`: e.g. a cost center's ledger spend to its project, or a card vendor to a team's project |
 | `move_service` | `service`, `from`, `to` | rows of that service in `from` move to `to` |
 | `distribute_cost` | `from`, `to: [..]`, `method`: `even`, `fixed` (with `weights`, summing to 1) or `proportional` | each row of `from` is split across the targets |
 

@@ -43,6 +43,11 @@ class Settings:
     api_port: int = 8000
     api_cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none = no CORS headers
     api_cache_mb: int = 64  # answers kept per API process until the warehouse changes; 0 = none
+    # General-ledger exports: the calendar month fiscal period 1 falls in, and whether fiscal year
+    # N is the one that starts in calendar year N ("start", as SAP's year-shifted variants) or
+    # ends in it ("end", as the US federal FY)
+    fiscal_year_start_month: int = 1
+    fiscal_year_named_by: str = "start"
 
     def anomaly_config(self):
         """The detector's thresholds, with the two gates users tune most taken from the settings."""
@@ -100,6 +105,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
         api_port=int(_number(env, "FINOPS_API_PORT", 8000, 1, 65535, whole=True)),
         api_cors_origins=_cors_origins(env),
         api_cache_mb=int(_number(env, "FINOPS_API_CACHE_MB", 64, 0, 65536, whole=True)),
+        fiscal_year_start_month=int(_number(env, "FINOPS_FISCAL_YEAR_START_MONTH", 1, 1, 12, whole=True)),
+        fiscal_year_named_by=_choice(env, "FINOPS_FISCAL_YEAR_NAMED_BY", ("start", "end")),
     )
 
 
@@ -127,6 +134,14 @@ def _cors_origins(env: Mapping[str, str]) -> tuple[str, ...]:
     if "*" in origins and len(origins) > 1:
         raise ValueError("FINOPS_API_CORS_ORIGINS: `*` allows every origin; give it alone or list the origins")
     return origins
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first is the default)."""
+    value = (_text(env, name) or choices[0]).lower()
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: use one of {', '.join(choices)}")
+    return value
 
 
 def _severity(env: Mapping[str, str]) -> str:

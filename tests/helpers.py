@@ -146,7 +146,7 @@ def stage_daily(raw_rows: list[dict], source_file: str = "f.csv", **context):
     from transforms.staging.billing import StagingContext, aggregate_daily, stage_billing_chunk
 
     raw = pd.DataFrame(raw_rows, dtype=object)
-    staged, quarantine = stage_billing_chunk(raw, np.arange(2, 2 + len(raw)), StagingContext(source_file, "focus", **context))
+    staged, quarantine, _ = stage_billing_chunk(raw, np.arange(2, 2 + len(raw)), StagingContext(source_file, "focus", **context))
     assert quarantine.empty
     return aggregate_daily(staged)
 
@@ -208,3 +208,20 @@ def scratch_databases(admin_url: str, *labels: str, prefix: str = "finops_test_"
                                   "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+def monthly_cost_frame(month: str, cost: float, project: str = "checkout"):
+    """One fct_costs_monthly row (every column of the table: the dimensions it does not name are
+    null) of ``cost`` in every amount."""
+    import pandas as pd
+
+    from finops_pipeline.warehouse import schema
+
+    row = {c.name: None for c in schema.fct_costs_monthly.columns if c.name != "loaded_at"}
+    row.update({
+        "billing_month": month, "project": project, "team": "payments", "provider": "AWS", "service_name": "EC2",
+        "service_category": "Compute", "billing_currency": "USD", "reporting_currency": "USD", "billed_cost": cost,
+        "effective_cost": cost, "list_cost": cost, "chargeback_cost": cost, "source_rows": 1, "project_code": "CC-1",
+        "project_owner": "ann@example.com", "project_before_rules": project,
+    })
+    return pd.DataFrame([row])

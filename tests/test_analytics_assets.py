@@ -10,7 +10,10 @@ from tests.conftest import EXPECTED_EFFECTIVE_USD
 from tests.helpers import check_results, materialized_assets, read_whole_table, row_counts, run_job, table_totals
 
 TABLES = ["fct_budget_vs_actual", "fct_cost_drivers"]
-DIMENSIONS = ["project", "service_name", "sub_account_id", "region", "provider"]
+# every dimension, the finance ones too (this cloud-only data has none: their "(none)" member carries the change)
+DIMENSIONS = ["project", "service_name", "sub_account_id", "region", "provider", "cost_center", "cost_center_name",
+              "profit_center", "profit_center_name", "directorate", "functional_area", "functional_area_name",
+              "gl_account", "gl_account_name", "vendor", "merchant_category"]
 # checkout: USD in 2024-09; EUR 50 in 2024-10 at the carried-forward 2024-09 rate 1.10 = 55.
 # search: 90 in 2024-09 (it spends 100: over); no budget in 2024-10 (it spends 20).
 # newproj: a budget, no spend. 2024-12 has no data: its budget is left out.

@@ -25,7 +25,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from dagster import materialize
 from sqlalchemy import BigInteger, Float, Integer, create_engine, delete, func, select, text
@@ -35,7 +34,7 @@ from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse import schema, writer
 from finops_pipeline.warehouse.engine import ensure_tables, make_engine
 from finops_pipeline.warehouse.locks import rebuild_lock
-from tests.helpers import run_job, scratch_databases
+from tests.helpers import monthly_cost_frame, run_job, scratch_databases
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 REPO = Path(__file__).resolve().parents[1]
@@ -172,17 +171,6 @@ def test_concurrent_runs_match_sequential_postgres(sequential, sample_dir, scrat
     _assert_concurrent_runs_match(sequential, sample_dir, scratch_postgres(), tmp_path)
 
 
-def _month_frame(month: str, cost: float) -> pd.DataFrame:
-    return pd.DataFrame({
-        "billing_month": [month], "project": ["checkout"], "team": ["payments"], "provider": ["AWS"],
-        "service_name": ["EC2"], "service_category": ["Compute"], "billing_currency": ["USD"],
-        "reporting_currency": ["USD"], "billed_cost": [cost], "effective_cost": [cost], "list_cost": [cost],
-        "source_rows": [1], "project_code": ["CC-1"], "project_owner": ["ann@example.com"],
-        "project_before_rules": ["checkout"], "allocation_rule_id": [None], "allocation_method": [None],
-        "allocated_ratio": [None], "chargeback_cost": [cost],
-    })
-
-
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_one_month_replaced_by_two_runs_at_once(backend, request, tmp_path):
     """The second writer waits for the first and then replaces its rows: the month holds one
@@ -192,12 +180,12 @@ def test_one_month_replaced_by_two_runs_at_once(backend, request, tmp_path):
     engine = make_engine(url)
     ensure_tables(engine)
     table = schema.fct_costs_monthly
-    writer.replace_month(engine, "2026-03", {table: _month_frame("2026-03", 5.0)})  # an earlier run's rows
+    writer.replace_month(engine, "2026-03", {table: monthly_cost_frame("2026-03", 5.0)})  # an earlier run's rows
     errors: list[BaseException] = []
 
     def second_run():
         try:
-            writer.replace_month(engine, "2026-03", {table: _month_frame("2026-03", 7.0)})
+            writer.replace_month(engine, "2026-03", {table: monthly_cost_frame("2026-03", 7.0)})
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -205,7 +193,7 @@ def test_one_month_replaced_by_two_runs_at_once(backend, request, tmp_path):
     second = threading.Thread(target=second_run)
     with engine.connect().execution_options(writer=True) as conn, conn.begin():
         conn.execute(delete(table).where(table.c.billing_month == "2026-03"))
-        conn.execute(table.insert(), [{**r, "loaded_at": datetime.now(timezone.utc)} for r in _month_frame("2026-03", 7.0).to_dict("records")])
+        conn.execute(table.insert(), [{**r, "loaded_at": datetime.now(timezone.utc)} for r in monthly_cost_frame("2026-03", 7.0).to_dict("records")])
         second.start()
         time.sleep(1.0)  # the second writer is now waiting for this transaction
     second.join(timeout=60)
@@ -250,7 +238,7 @@ def test_kpis_rebuild_that_read_first_does_not_commit_last(tmp_path, monkeypatch
     engine = make_engine(url)
     ensure_tables(engine)
     for month in ("2026-01", "2026-02"):
-        writer.replace_month(engine, month, {schema.fct_costs_monthly: _month_frame(month, 100.0)})
+        writer.replace_month(engine, month, {schema.fct_costs_monthly: monthly_cost_frame(month, 100.0)})
     read, release = threading.Event(), threading.Event()
     build = cost_assets.build_kpis_monthly
 
@@ -271,7 +259,7 @@ def test_kpis_rebuild_that_read_first_does_not_commit_last(tmp_path, monkeypatch
     first = threading.Thread(target=rebuild_kpis, name="run-1")
     first.start()
     assert read.wait(30)
-    writer.replace_month(engine, "2026-03", {schema.fct_costs_monthly: _month_frame("2026-03", 100.0)})
+    writer.replace_month(engine, "2026-03", {schema.fct_costs_monthly: monthly_cost_frame("2026-03", 100.0)})
     second = threading.Thread(target=rebuild_kpis, name="run-2")
     second.start()
     second.join(timeout=3)  # without the lock run 2 commits here, before run 1

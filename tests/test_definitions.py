@@ -52,7 +52,7 @@ def test_the_defs_folder_is_loaded_whole():
     repo = defs.get_repository_def()
     assets = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     assert assets == {
-        "stg_billing", "quarantine_billing_rows", "dim_projects", "stg_fx_rates", "stg_allocation_rules",
+        "stg_billing", "quarantine_billing_rows", "excluded_billing_rows", "dim_projects", "stg_fx_rates", "stg_allocation_rules",
         "stg_pricing", "stg_budgets", "int_costs_converted", "int_costs_allocated", "fct_costs_daily",
         "fct_costs_monthly", "fct_kpis_monthly", "fct_budget_vs_actual", "fct_cost_drivers", "fct_cost_anomalies",
         "fct_cost_forecasts",

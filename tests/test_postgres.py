@@ -43,7 +43,7 @@ def test_copy_round_trips_exact_values(postgres_url):
     ensure_tables(engine)
     values = [0.1, 1e-11, 123456789.123456, -0.0000008, 2 / 3]
     frame = pd.DataFrame({
-        "billing_month": "2024-09", "source_file": "f.csv", "line_number": range(len(values)), "reason": "x",
+        "billing_month": "2024-09", "source_file": "f.csv", "line_number": range(len(values)), "reason": "x", "source_column": "BilledCost",
         "detail": ['quote " comma , newline \n'] * len(values), "billed_cost": values, "effective_cost": values,
         "billing_currency": "USD", "raw_values": ['{"a": "b,c"}'] * len(values),
     })

@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 from sqlalchemy import select
 
 from finops_pipeline.warehouse import schema, writer
 from finops_pipeline.warehouse.engine import ensure_tables, make_engine
-
-
-def _month_frame(month: str, cost: float) -> pd.DataFrame:
-    return pd.DataFrame({
-        "billing_month": [month], "project": ["p"], "team": ["t"], "provider": ["AWS"], "service_name": ["EC2"],
-        "service_category": ["Compute"], "billing_currency": ["USD"], "reporting_currency": ["USD"],
-        "billed_cost": [cost], "effective_cost": [cost], "list_cost": [cost], "source_rows": [1],
-        "project_code": ["P"], "project_owner": ["o@example.com"], "project_before_rules": ["p"],
-        "allocation_rule_id": [None], "allocation_method": [None], "allocated_ratio": [None], "chargeback_cost": [cost],
-    })
+from tests.helpers import monthly_cost_frame
 
 
 def test_failed_replacement_keeps_previous_month(tmp_path, monkeypatch):
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
     ensure_tables(engine)
-    writer.replace_month(engine, "2024-09", {schema.fct_costs_monthly: _month_frame("2024-09", 5.0)})
+    writer.replace_month(engine, "2024-09", {schema.fct_costs_monthly: monthly_cost_frame("2024-09", 5.0)})
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(writer, "_insert", explode)
     with pytest.raises(RuntimeError):
-        writer.replace_month(engine, "2024-09", {schema.fct_costs_monthly: _month_frame("2024-09", 7.0)})
+        writer.replace_month(engine, "2024-09", {schema.fct_costs_monthly: monthly_cost_frame("2024-09", 7.0)})
     with engine.connect() as conn:
         costs = conn.execute(select(schema.fct_costs_monthly.c.effective_cost)).scalars().all()
     assert costs == [5.0]
@@ -39,9 +29,9 @@ def test_failed_replacement_keeps_previous_month(tmp_path, monkeypatch):
 def test_replacing_one_month_leaves_other_months(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
     ensure_tables(engine)
-    writer.replace_month(engine, "2024-09", {schema.fct_costs_monthly: _month_frame("2024-09", 5.0)})
-    writer.replace_month(engine, "2024-10", {schema.fct_costs_monthly: _month_frame("2024-10", 6.0)})
-    writer.replace_month(engine, "2024-10", {schema.fct_costs_monthly: _month_frame("2024-10", 8.0)})
+    writer.replace_month(engine, "2024-09", {schema.fct_costs_monthly: monthly_cost_frame("2024-09", 5.0)})
+    writer.replace_month(engine, "2024-10", {schema.fct_costs_monthly: monthly_cost_frame("2024-10", 6.0)})
+    writer.replace_month(engine, "2024-10", {schema.fct_costs_monthly: monthly_cost_frame("2024-10", 8.0)})
     with engine.connect() as conn:
         rows = conn.execute(select(schema.fct_costs_monthly.c.billing_month, schema.fct_costs_monthly.c.effective_cost)
                             .order_by(schema.fct_costs_monthly.c.billing_month)).all()

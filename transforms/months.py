@@ -91,3 +91,22 @@ def open_month(now: datetime | None = None) -> str:
 def billing_dates(now: datetime | None = None) -> tuple[date, date]:
     """The dates a billing row may carry: from the first billing month to the end of the open one."""
     return first_day(FIRST_BILLING_MONTH), last_day(open_month(now))
+
+
+FISCAL_YEAR_NAMINGS = ("start", "end")
+REGULAR_PERIODS = 12  # posting periods 13-16 are special (year-end) periods within period 12
+
+
+def fiscal_period_month(fiscal_year: int, period: int, start_month: int = 1, named_by: str = "start") -> str:
+    """Calendar month of posting ``period`` (1-16) of ``fiscal_year``, for a fiscal year whose
+    period 1 is calendar month ``start_month``. ``named_by`` says which calendar year names the
+    fiscal year when it straddles two: "start" (FY2024 = Apr 2024-Mar 2025: SAP V3, Japan) or
+    "end" (FY2024 = Oct 2023-Sep 2024: US federal). Special periods 13-16 fall in period 12's month."""
+    if not 1 <= start_month <= 12:
+        raise ValueError(f"fiscal year start month {start_month} is not 1-12")
+    if named_by not in FISCAL_YEAR_NAMINGS:
+        raise ValueError(f"fiscal year named by {named_by!r}: expected 'start' or 'end'")
+    if not 1 <= period <= 16:
+        raise ValueError(f"posting period {period} is not 1-16")
+    start_year = fiscal_year - 1 if named_by == "end" and start_month != 1 else fiscal_year
+    return _month(start_year * 12 + start_month - 1 + min(period, REGULAR_PERIODS) - 1)

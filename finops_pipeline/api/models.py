@@ -99,14 +99,16 @@ class CostsResponse(_Model):
 
 
 class HeatmapRow(_Model):
-    project: str | None
-    team: str | None
+    member: str | None = Field(description="The row's member of `dimension` (null = rows without a value)")
+    project: str | None = Field(description="The project, when dimension = project; else null")
+    team: str | None = Field(description="The project's team, when dimension = project; else null")
     values: list[Money] = Field(description="One value per month of `months` (0 where no cost)")
     total: Money
 
 
 class HeatmapResponse(_Model):
     year: int
+    dimension: str
     metric: str
     currency: str
     months: list[str]

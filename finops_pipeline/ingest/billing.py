@@ -16,13 +16,15 @@ from finops_pipeline.ingest.reference import load_projects
 from finops_pipeline.ingest.scan import FileScan, scan_file
 from finops_pipeline.settings import Settings
 from transforms.months import billing_dates
-from transforms.staging.billing import StagingContext, aggregate_daily, empty_quarantine
+from transforms.staging.billing import StagingContext, aggregate_daily, empty_excluded, empty_quarantine
+from transforms.staging.reference import cost_center_projects
 
 
 @dataclass
 class StagedBilling:
     daily: dict[str, pd.DataFrame]  # billing_month -> stg_billing rows
     quarantine: dict[str, pd.DataFrame]  # billing_month -> quarantined rows
+    excluded: dict[str, pd.DataFrame]  # billing_month -> rows that are not costs (card payments, ...)
     blocked: dict[str, list[InputFileError]]  # billing_month -> unreadable files that may hold it
     scans: list[FileScan] = field(default_factory=list)
     errors: list[InputFileError] = field(default_factory=list)
@@ -32,7 +34,8 @@ class StagedBilling:
         return [m for m in self.daily if m not in self.blocked]
 
 
-def staging_context(settings: Settings, account_projects: dict[str, str]) -> StagingContext:
+def staging_context(settings: Settings, account_projects: dict[str, str],
+                    cost_centers: dict[str, str] | None = None) -> StagingContext:
     first_date, last_date = billing_dates()  # first partition .. end of the open month
     return StagingContext(
         source_file="",
@@ -40,17 +43,25 @@ def staging_context(settings: Settings, account_projects: dict[str, str]) -> Sta
         reporting_currency=settings.reporting_currency,
         project_tag_keys=settings.project_tag_keys,
         account_projects=account_projects,
+        cost_center_projects=cost_centers or {},
         first_date=first_date,
         last_date=last_date,
+        fiscal_year_start_month=settings.fiscal_year_start_month,
+        fiscal_year_named_by=settings.fiscal_year_named_by,
     )
+
+
+def landing_staging_context(settings: Settings) -> StagingContext:
+    """The staging context of this deployment: settings plus the project mappings of projects.csv."""
+    projects, accounts, problems = load_projects(settings.reference_dir)
+    if problems:
+        raise InputFileError(str(settings.reference_dir / "projects.csv"), "; ".join(problems))
+    return staging_context(settings, accounts, cost_center_projects(projects))
 
 
 def scan_landing(settings: Settings) -> tuple[list[FileScan], list[tuple[LandingFile, InputFileError]]]:
     """Scan every landing file (cached); unreadable files are returned, not raised."""
-    _, accounts, problems = load_projects(settings.reference_dir)
-    if problems:
-        raise InputFileError(str(settings.reference_dir / "projects.csv"), "; ".join(problems))
-    ctx = staging_context(settings, accounts)
+    ctx = landing_staging_context(settings)
     cache_dir = settings.state_dir / "landing_scans"
     scans, failures = [], []
     for lf in discover_landing_files(settings.landing_billing_dir):
@@ -74,13 +85,12 @@ def stage_billing_months(settings: Settings, months: list[str]) -> StagedBilling
     wanted = set(months)
     daily_parts: dict[str, list[pd.DataFrame]] = {m: [] for m in months}
     quarantine_parts: dict[str, list[pd.DataFrame]] = {m: [] for m in months}
+    excluded_parts: dict[str, list[pd.DataFrame]] = {m: [] for m in months}
     for scan in scans:
-        for month, rows in scan.daily.groupby("billing_month", sort=False):
-            if month in wanted:
-                daily_parts[month].append(rows)
-        for month, rows in scan.quarantine.groupby("billing_month", sort=False):
-            if month in wanted:
-                quarantine_parts[month].append(rows)
+        for frame, parts in ((scan.daily, daily_parts), (scan.quarantine, quarantine_parts), (scan.excluded, excluded_parts)):
+            for month, rows in frame.groupby("billing_month", sort=False):
+                if month in wanted:
+                    parts[month].append(rows)
     blocked: dict[str, list[InputFileError]] = {}
     for lf, exc in failures:
         # An unreadable file blocks the month its path names, or every month when the path
@@ -90,7 +100,8 @@ def stage_billing_months(settings: Settings, months: list[str]) -> StagedBilling
                 blocked.setdefault(month, []).append(exc)
     daily = {m: concat_frames(parts, aggregate_daily(pd.DataFrame())) for m, parts in daily_parts.items()}
     quarantine = {m: concat_frames(parts, empty_quarantine()) for m, parts in quarantine_parts.items()}
-    return StagedBilling(daily, quarantine, blocked, scans, [exc for _, exc in failures])
+    excluded = {m: concat_frames(parts, empty_excluded()) for m, parts in excluded_parts.items()}
+    return StagedBilling(daily, quarantine, excluded, blocked, scans, [exc for _, exc in failures])
 
 
 def concat_frames(parts: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:

@@ -41,7 +41,7 @@ def load_projects(reference_dir: Path) -> tuple[pd.DataFrame, dict[str, str], li
     path = reference_dir / "projects.csv"
     raw = _read_text_csv(path)
     if raw is None:
-        return pd.DataFrame(columns=["project", "code", "owner", "team", "account_ids"]), {}, []
+        return pd.DataFrame(columns=staging.PROJECT_COLUMNS), {}, []
     dim, accounts, problems = staging.stage_projects(raw)
     return dim, accounts, _messages(path, problems)
 

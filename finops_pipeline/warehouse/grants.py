@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 # What BI tools may read: the dbt layers and the quarantine (docs/tables.md).
 OUTPUT_TABLES = (
-    "stg_billing", "quarantine_billing_rows", "stg_fx_rates", "stg_allocation_rules", "stg_pricing", "stg_budgets",
+    "stg_billing", "quarantine_billing_rows", "excluded_billing_rows", "stg_fx_rates", "stg_allocation_rules", "stg_pricing", "stg_budgets",
     "int_costs_converted", "int_costs_allocated",
     "dim_projects", "fct_costs_daily", "fct_costs_monthly", "fct_kpis_monthly", "fct_budget_vs_actual",
     "fct_cost_forecasts", "fct_cost_anomalies", "fct_cost_drivers",

@@ -41,11 +41,12 @@ def last_charge_date(engine: Engine) -> pd.Timestamp | None:
 
 
 def member_costs(engine: Engine, dimensions: tuple[str, ...]) -> pd.DataFrame:
-    """billing_month, dimension, member, cost: fct_costs_daily summed per month and member of
-    each dimension (one GROUP BY per dimension)."""
-    t = schema.fct_costs_daily
+    """billing_month, dimension, member, cost: fct_costs_monthly (fct_costs_daily for the
+    dimensions only it has: region, sub_account_id) summed per month and member of each dimension
+    (one GROUP BY per dimension)."""
     parts = []
     for dimension in dimensions:
+        t = schema.fct_costs_monthly if dimension in schema.fct_costs_monthly.c else schema.fct_costs_daily
         column = t.c[dimension]
         frame = _read(engine, select(t.c.billing_month, column.label("member"),
                                      func.sum(t.c.effective_cost).label("cost")).group_by(t.c.billing_month, column))
@@ -62,8 +63,10 @@ def first_charge_date_by_project(engine: Engine) -> pd.Series:
 
 
 def loaded_months(engine: Engine) -> set[str]:
-    """Billing months the warehouse holds: rows in stg_billing or in quarantine_billing_rows (a
-    month whose rows were all quarantined was still loaded)."""
-    query = union(select(schema.stg_billing.c.billing_month), select(schema.quarantine_billing_rows.c.billing_month))
+    """Billing months the warehouse holds: rows in stg_billing, quarantine_billing_rows or
+    excluded_billing_rows (a month whose rows were all quarantined, or all card payments, was
+    still loaded)."""
+    query = union(*(select(t.c.billing_month) for t in (schema.stg_billing, schema.quarantine_billing_rows,
+                                                          schema.excluded_billing_rows)))
     with engine.connect() as conn:
         return {m for (m,) in conn.execute(query) if m}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, String, Table, Text
 
+from transforms.staging.billing import FINANCE_DIMENSIONS
+
 metadata = MetaData()
 
 MONEY = Float(precision=53)  # float64; totals are compared with math.fsum (see transforms/money.py)
@@ -40,6 +42,24 @@ _SERVICE = (
 )
 
 
+_FINANCE_DOCS = {
+    "cost_center": "Cost center id (general ledger cost_center_id; Azure CostCenter); null for most cloud bills",
+    "cost_center_name": "Cost center name (general ledger cost_center_name)",
+    "profit_center": "Profit center id (general ledger profit_center_id)",
+    "profit_center_name": "Profit center name (general ledger profit_center_name)",
+    "directorate": "Directorate / division (general ledger directorate)",
+    "functional_area": "Functional area id (general ledger functional_area)",
+    "functional_area_name": "Functional area name (general ledger functional_area_name)",
+    "gl_account": "General-ledger account number (general_ledger_account)",
+    "gl_account_name": "General-ledger account name (general_ledger_account_name)",
+    "vendor": "Supplier or merchant paid (general ledger supplier; bank/card statement description or merchant)",
+    "merchant_category": "Merchant category of a card or bank transaction (the statement's Category; Plaid "
+                         "personal_finance_category)",
+}
+# Finance dimensions, in the order of transforms/staging/billing.py (the one list of their names)
+_FINANCE = tuple((name, _FINANCE_DOCS[name]) for name in FINANCE_DIMENSIONS)
+
+
 def _dims(pairs) -> list[Column]:
     return [_text(name, doc) for name, doc in pairs]
 
@@ -50,8 +70,9 @@ stg_billing = Table(
     Column("charge_date", Date, nullable=False, comment="UTC day of ChargePeriodStart / date"),
     _month(),
     *_dims(_DIMENSIONS),
-    _text("project_source", "How the project was found: tag, account, column or unallocated"),
+    _text("project_source", "How the project was found: tag, account, cost_center, column or unallocated"),
     *_dims(_SERVICE),
+    *_dims(_FINANCE),
     _text("billing_currency", "ISO 4217 currency the amounts of this row are in", nullable=False),
     _money("billed_cost", "Invoiced amount, billing currency (FOCUS BilledCost)"),
     _money("effective_cost", "Amortised amount after discounts, billing currency (FOCUS EffectiveCost)"),
@@ -69,14 +90,35 @@ quarantine_billing_rows = Table(
     _text("source_file", "Landing file the row came from", nullable=False),
     Column("line_number", BigInteger, comment="Line in the file (header = line 1)"),
     _text("reason", "Machine-readable reason: missing_date, unparseable_date, date_out_of_range, "
-          "missing_amount, unparseable_amount, invalid_currency, malformed_row", nullable=False),
-    _text("detail", "What is wrong and how to fix it"),
+          "missing_amount, unparseable_amount, invalid_currency, malformed_row and the format-specific ones of "
+          "docs/formats.md", nullable=False),
+    _text("source_column", "Column of the file the reason is about, as the file names it (null for malformed_row)"),
+    _text("detail", "What is wrong and how to fix it, starting with the column"),
     _money("billed_cost", "Billed amount if it could be parsed, billing currency"),
     _money("effective_cost", "Effective amount if it could be parsed, billing currency"),
     _text("billing_currency", "Currency as written in the file"),
     _text("raw_values", "The row's original values as JSON"),
     _loaded_at(),
     comment="Input rows that could not be loaded, with the reason. Partitioned by billing_month.",
+)
+
+excluded_billing_rows = Table(
+    "excluded_billing_rows",
+    metadata,
+    _month("Billing month of the row's date"),
+    _text("source_file", "Landing file the row came from", nullable=False),
+    Column("line_number", BigInteger, comment="Line in the file (header = line 1; JSON: position in the list + 1)"),
+    Column("charge_date", Date, comment="Date of the transaction"),
+    _text("reason", "Why it is not a cost: card_payment, transfer, deposit or pending", nullable=False),
+    _text("detail", "What the reason means"),
+    _text("description", "The statement line's description (payee, memo)"),
+    _money("amount", "The amount as the file writes it (its sign convention), billing currency"),
+    _text("billing_currency", "Currency of amount"),
+    _text("raw_values", "The row's original values as JSON"),
+    _loaded_at(),
+    comment="Readable input rows that are not costs (bank/card statements: card payments, transfers between own "
+    "accounts, deposits; pending transactions). input rows = loaded + excluded + quarantined. "
+    "Partitioned by billing_month.",
 )
 
 dim_projects = Table(
@@ -86,7 +128,8 @@ dim_projects = Table(
     _text("code", "Finance / cost-centre code"),
     _text("owner", "Accountable owner"),
     _text("team", "Team that pays for the project"),
-    _text("account_ids", "Sub-account ids mapped to this project, comma-separated"),
+    _text("account_ids", "Sub-account ids mapped to this project (cloud accounts, cards, bank accounts), comma-separated"),
+    _text("cost_centers", "Cost centers mapped to this project (general-ledger rows), comma-separated"),
     _loaded_at(),
     comment="Projects from reference/projects.csv, one row per project.",
 )
@@ -125,6 +168,7 @@ def _converted_rows() -> list[Column]:
         *_dims(_DIMENSIONS),
         _text("project_source", "How the project was found"),
         *_dims(_SERVICE),
+        *_dims(_FINANCE),
         _text("billing_currency", "Original currency", nullable=False),
         _money("billed_cost_billing_currency", "Billed amount in the original currency"),
         _money("effective_cost_billing_currency", "Effective amount in the original currency"),
@@ -221,6 +265,7 @@ fct_costs_daily = Table(
     *_dims(_DIMENSIONS),
     *_project_attributes(),
     *_dims(_SERVICE),
+    *_dims(_FINANCE),
     _text("billing_currency", "Original currency", nullable=False),
     *_conversion(),
     *_allocation_lineage(),
@@ -243,6 +288,7 @@ fct_costs_monthly = Table(
     _text("provider", "Provider"),
     _text("service_name", "Service"),
     _text("service_category", "FOCUS ServiceCategory"),
+    *_dims(_FINANCE),
     _text("billing_currency", "Original currency"),
     _text("reporting_currency", "Currency of the *_cost amounts", nullable=False),
     *_allocation_lineage(),
@@ -276,7 +322,7 @@ fct_kpis_monthly = Table(
 )
 
 PARTITIONED_TABLES = (
-    stg_billing, quarantine_billing_rows, int_costs_converted, int_costs_allocated, fct_costs_daily, fct_costs_monthly,
+    stg_billing, quarantine_billing_rows, excluded_billing_rows, int_costs_converted, int_costs_allocated, fct_costs_daily, fct_costs_monthly,
 )
 
 for _t in PARTITIONED_TABLES:
@@ -394,7 +440,8 @@ fct_cost_drivers = Table(
     "fct_cost_drivers",
     metadata,
     _month("Billing month compared with the month before, YYYY-MM"),
-    _text("dimension", "project, service_name, sub_account_id, region or provider", nullable=False),
+    _text("dimension", "project, service_name, sub_account_id, region, provider or a finance dimension "
+          "(cost_center, ..., merchant_category)", nullable=False),
     _text("member", "Value of the dimension ('(none)' when null)", nullable=False),
     _text("reporting_currency", "Currency of the amounts", nullable=False),
     _money("previous_cost", "Effective cost in the previous month"),

@@ -664,3 +664,19 @@ def test_empty_frame():
     assert after.empty
     assert after.columns.tolist() == [*COLUMNS, *LINEAGE]
     assert [(e.rule_id, e.rows, e.effective_cost) for e in effects] == [("r", 0, 0.0), ("d", 0, 0.0)]
+
+
+def test_transfer_cost_matches_finance_dimensions():
+    """A cost center's spend to a project, and a vendor to a team's project (general-ledger and
+    card rows land in 'unallocated' when projects.csv does not map them)."""
+    before = costs(row("2024-09-01", "unallocated", 1.0), row("2024-09-01", "unallocated", 2.0),
+                   row("2024-09-02", "unallocated", 4.0), row("2024-09-02", "checkout", 8.0))
+    before["cost_center"] = pd.Series(["CC-4100", "CC-4200", "CC-4100", "CC-4100"], dtype="str")
+    before["vendor"] = pd.Series(["Atlassian", "Datadog", "Datadog", "Datadog"], dtype="str")
+    rules = [transfer("cc", "unallocated", "platform", {"cost_center": "CC-4100"}),
+             transfer("dd", "unallocated", "observability", {"vendor": ["Datadog"]})]
+    after, effects = apply_rules(before, rules)
+    # row 3 is CC-4100 *and* Datadog: the first rule takes it, so the second finds it gone
+    assert after["project"].tolist() == ["platform", "observability", "platform", "checkout"]
+    assert [(e.rows, e.effective_cost) for e in effects] == [(2, 5.0), (1, 2.0)]
+    assert by_project(after) == {"platform": 5.0, "observability": 2.0, "checkout": 8.0}

@@ -1,10 +1,10 @@
-"""Billing format detection from a header alone (transforms/staging/billing_formats.py)."""
+"""Billing format detection from a header alone (transforms/staging/formats/)."""
 
 from __future__ import annotations
 
 import pytest
 
-from transforms.staging.billing_formats import FOCUS, GENERIC, describe_expected_headers, detect_format
+from transforms.staging.formats import FOCUS, GENERIC, describe_expected_headers, detect_format
 
 # Real column lists of FOCUS exports (subset of the spec's columns, in spec order).
 FOCUS_1_0 = [
@@ -155,5 +155,5 @@ def test_unknown_header_is_none(header):
 
 def test_describe_expected_headers_lists_required_columns_of_each_format():
     text = describe_expected_headers()
-    assert "focus: needs columns ChargePeriodStart, BillingCurrency, BilledCost, EffectiveCost" in text
+    assert "FOCUS: needs columns ChargePeriodStart, BillingCurrency, BilledCost, EffectiveCost" in text
     assert "generic: needs columns date, project, service, cost" in text

@@ -19,6 +19,8 @@ from finops_pipeline.ingest.errors import InputFileError
 from finops_pipeline.ingest.landing import LandingFile, discover_landing_files
 from finops_pipeline.ingest.reader import NeedsLineNumbers, iter_chunks, open_billing_file
 from finops_pipeline.ingest.scan import FileScan, scan_file
+from tests.formats import landing_file
+from tests.formats import write_landing_file as write
 from transforms.money import exact_total
 from transforms.staging.billing import AMOUNTS, StagingContext
 
@@ -41,19 +43,6 @@ FOCUS_TEXT = "\n".join(
         "2024-09-01,2024-09-05,AWS,ba,acc-1,EC2,USD,10,9,11,{broken",  # 9 malformed tags: kept
     ]
 ) + "\n"
-
-
-def landing(path: Path, root: Path) -> LandingFile:
-    st = path.stat()
-    return LandingFile(path, path.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns)
-
-
-def write(root: Path, rel: str, text: str | bytes, compress: bool = False) -> LandingFile:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode() if isinstance(text, str) else text
-    path.write_bytes(gzip.compress(data) if compress else data)
-    return landing(path, root)
 
 
 def totals(scan: FileScan) -> dict:
@@ -146,7 +135,7 @@ def test_truncated_gzip_raises_input_file_error_naming_the_file(tmp_path, cut):
     path.parent.mkdir()
     path.write_bytes(data[: int(len(data) * cut)])
     with pytest.raises(InputFileError) as info:
-        scan_file(landing(path, tmp_path), CTX)
+        scan_file(landing_file(path, tmp_path), CTX)
     assert info.value.path == "aws/broken.csv.gz"
     assert str(info.value).startswith("aws/broken.csv.gz: the gzip data is corrupt or truncated")
     assert "download or export the file again" in str(info.value)
@@ -168,7 +157,7 @@ def test_unknown_header_lists_supported_formats(tmp_path, header):
     err = info.value
     assert err.path == "odd.csv" and err.line == 1
     assert err.problem.startswith("unknown billing format (header: ")
-    assert "focus: needs columns ChargePeriodStart, BillingCurrency, BilledCost, EffectiveCost" in err.fix
+    assert "FOCUS: needs columns ChargePeriodStart, BillingCurrency, BilledCost, EffectiveCost" in err.fix
     assert "generic: needs columns date, project, service, cost" in err.fix
     assert str(err).startswith("odd.csv:1: unknown billing format")
 

@@ -205,3 +205,24 @@ def test_a_second_budget_for_the_same_project_and_month_is_a_problem():
     budgets, problems = stage_budgets(raw, "USD")
     assert problems == [(1, "second budget for web in 2024-09; keep one row per project and month")]
     assert budgets[["month", "amount"]].values.tolist() == [["2024-09", 100.0], ["2024-10", 100.0]]
+
+
+def test_cost_centers_map_to_projects():
+    from transforms.staging.reference import cost_center_projects
+
+    raw = text_frame(
+        ["project", "team", "account_id", "cost_center"],
+        [["web", "frontend", "acc-1", "CC-100"], ["web", "frontend", "", "CC-101"], ["data", "platform", "", "CC-200"],
+         ["data", "platform", "card-4421", ""]],
+    )
+    dim, accounts, problems = stage_projects(raw)
+    assert problems == []
+    assert accounts == {"acc-1": "web", "card-4421": "data"}  # a card account maps like a cloud account
+    assert dim.set_index("project")["cost_centers"].to_dict() == {"data": "CC-200", "web": "CC-100,CC-101"}
+    assert cost_center_projects(dim) == {"CC-100": "web", "CC-101": "web", "CC-200": "data"}
+
+
+def test_cost_center_mapped_to_two_projects_is_a_problem():
+    raw = text_frame(["project", "cost_center"], [["web", "CC-1"], ["data", "CC-1"]])
+    _, _, problems = stage_projects(raw)
+    assert problems == [(1, "cost_center CC-1 is already mapped to project web; a cost center can belong to one project")]

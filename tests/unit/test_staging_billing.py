@@ -73,7 +73,7 @@ TAG_CASES = [
 @pytest.mark.parametrize("tags, expected", TAG_CASES)
 def test_project_from_first_configured_tag_key(tags, expected):
     raw = chunk([focus_row(tags=tags, sub_account_id="acc-mapped")])
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), focus_ctx(account_projects={"acc-mapped": "from-account"}))
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx(account_projects={"acc-mapped": "from-account"}))
     assert quarantine.empty
     assert staged["project"].tolist() == [expected]
     assert staged["project_source"].tolist() == ["tag"]
@@ -90,7 +90,7 @@ def test_project_from_first_configured_tag_key(tags, expected):
 )
 def test_order_of_configured_tag_keys_decides(keys, expected):
     raw = chunk([focus_row(tags='{"project": "alpha", "Project": "beta", "app": "gamma"}')])
-    staged, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx(project_tag_keys=keys))
+    staged, _, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx(project_tag_keys=keys))
     assert staged["project"].tolist() == [expected]
     assert staged["project_source"].tolist() == ["tag"]
 
@@ -114,7 +114,7 @@ def test_order_of_configured_tag_keys_decides(keys, expected):
 )
 def test_without_usable_tag_falls_back_to_account_then_unallocated(tags, account, expected_project, expected_source):
     raw = chunk([focus_row(tags=tags, sub_account_id=account, billed_cost="3.25")])
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), focus_ctx(account_projects={"acc-1": "mapped-1"}))
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx(account_projects={"acc-1": "mapped-1"}))
     # the row is never lost, whatever its tags
     assert quarantine.empty
     assert len(staged) == 1
@@ -134,7 +134,7 @@ def test_project_attribution_per_row_in_a_mixed_chunk():
         ]
     )
     ctx = focus_ctx(account_projects={"acc-1": "billing", "acc-2": "data"})
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), ctx)
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), ctx)
     assert quarantine.empty
     assert staged["project"].tolist() == ["web", "billing", "data", "web", "unallocated"]
     assert staged["project_source"].tolist() == ["tag", "account", "account", "tag", "unallocated"]
@@ -142,7 +142,7 @@ def test_project_attribution_per_row_in_a_mixed_chunk():
 
 def test_focus_without_tags_column_uses_account_mapping():
     raw = chunk([focus_row(sub_account_id="acc-1"), focus_row(sub_account_id="acc-2")])
-    staged, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx(account_projects={"acc-1": "p1"}))
+    staged, _, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx(account_projects={"acc-1": "p1"}))
     assert staged["project"].tolist() == ["p1", "unallocated"]
     assert staged["project_source"].tolist() == ["account", "unallocated"]
 
@@ -163,7 +163,7 @@ def generic_row(**overrides) -> dict:
 )
 def test_generic_project_column_or_unallocated(project, expected, source):
     raw = chunk([generic_row(project=project)], GENERIC_COLUMNS)
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), generic_ctx(account_projects={"acc": "ignored"}))
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), generic_ctx(account_projects={"acc": "ignored"}))
     assert quarantine.empty
     assert staged["project"].tolist() == [expected]
     assert staged["project_source"].tolist() == [source]
@@ -172,14 +172,14 @@ def test_generic_project_column_or_unallocated(project, expected, source):
 @pytest.mark.parametrize("reporting", ["USD", "EUR", "CHF"])
 def test_generic_without_currency_column_is_in_reporting_currency(reporting):
     raw = chunk([generic_row(), generic_row(billed_cost="5")], GENERIC_COLUMNS)
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), generic_ctx(reporting_currency=reporting))
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), generic_ctx(reporting_currency=reporting))
     assert quarantine.empty
     assert staged["billing_currency"].tolist() == [reporting, reporting]
 
 
 def test_generic_with_currency_column_uses_it():
     raw = chunk([generic_row(billing_currency="gbp")], GENERIC_COLUMNS + ("billing_currency",))
-    staged, _ = stage_billing_chunk(raw, lines_for(raw), generic_ctx(reporting_currency="USD"))
+    staged, _, _ = stage_billing_chunk(raw, lines_for(raw), generic_ctx(reporting_currency="USD"))
     assert staged["billing_currency"].tolist() == ["GBP"]
 
 
@@ -220,13 +220,13 @@ def test_each_quarantine_reason_with_line_number_and_raw_values(reason, bad):
     raw = chunk(rows, FOCUS_COLUMNS + ("list_cost",))
     # line numbers need not be contiguous (the reader skips malformed lines)
     line_numbers = np.array([10, 12, 13], dtype="int64")
-    staged, quarantine = stage_billing_chunk(raw, line_numbers, focus_ctx())
+    staged, quarantine, _ = stage_billing_chunk(raw, line_numbers, focus_ctx())
     assert staged["billed_cost"].tolist() == [1.0, 4.0]
     assert list(quarantine.columns) == list(QUARANTINE_COLUMNS)
     assert len(quarantine) == 1
     q = quarantine.iloc[0]
     assert q["reason"] == reason
-    assert q["detail"] == REASONS[reason]
+    assert q["detail"].endswith(REASONS[reason])
     assert int(q["line_number"]) == 12
     assert q["source_file"] == "aws/2024-09/x.csv"
     # raw_values: the original text of the row, nulls left out
@@ -237,7 +237,7 @@ def test_each_quarantine_reason_with_line_number_and_raw_values(reason, bad):
 @pytest.mark.parametrize("currency, expected", [("usd", "USD"), (" eur ", "EUR"), ("Gbp", "GBP"), ("JPY", "JPY")])
 def test_currency_is_case_insensitive_and_stripped(currency, expected):
     raw = chunk([focus_row(billing_currency=currency)])
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     assert quarantine.empty
     assert staged["billing_currency"].tolist() == [expected]
 
@@ -248,7 +248,7 @@ def test_currency_is_case_insensitive_and_stripped(currency, expected):
 )
 def test_plain_decimals_are_accepted(text, value):
     raw = chunk([focus_row(billed_cost=text, effective_cost=text)])
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     assert quarantine.empty
     assert staged["billed_cost"].tolist() == [value]
 
@@ -263,7 +263,7 @@ def test_first_applicable_reason_wins():
             focus_row(billed_cost="x", billing_currency="EURO"),
         ]
     )
-    _, quarantine = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    _, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     assert quarantine["reason"].tolist() == [
         "missing_date", "unparseable_date", "date_out_of_range", "missing_amount", "unparseable_amount",
     ]
@@ -280,7 +280,7 @@ def test_date_range_bounds_are_inclusive():
             focus_row(charge_period_start="2024-10-01"),
         ]
     )
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), ctx)
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), ctx)
     assert staged["charge_date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-09-01", "2024-09-30"]
     assert quarantine["reason"].tolist() == ["date_out_of_range", "date_out_of_range"]
     assert quarantine["line_number"].tolist() == [2, 5]
@@ -289,7 +289,7 @@ def test_date_range_bounds_are_inclusive():
 def test_raw_values_use_source_column_names():
     raw = chunk([focus_row(billed_cost="oops", tags='{"project": "x"}')])
     ctx = focus_ctx(source_columns={"charge_period_start": "ChargePeriodStart", "billed_cost": "BilledCost", "tags": "Tags"})
-    _, quarantine = stage_billing_chunk(raw, lines_for(raw), ctx)
+    _, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), ctx)
     assert json.loads(quarantine.loc[0, "raw_values"]) == {
         "ChargePeriodStart": "2024-09-15",
         "billing_currency": "USD",  # no source name known: canonical name
@@ -301,7 +301,7 @@ def test_raw_values_use_source_column_names():
 
 def test_quarantined_row_keeps_parseable_amounts_and_currency():
     raw = chunk([focus_row(charge_period_start="bad", billed_cost="12.5", effective_cost="10", billing_currency="eur")])
-    _, quarantine = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    _, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     q = quarantine.iloc[0]
     assert (q["billed_cost"], q["effective_cost"], q["billing_currency"]) == (12.5, 10.0, "EUR")
 
@@ -319,7 +319,7 @@ def test_quarantined_row_keeps_parseable_amounts_and_currency():
 )
 def test_quarantine_billing_month(charge, period, expected_month):
     raw = chunk([focus_row(charge_period_start=charge, billing_period_start=period, billing_currency="EURO")])
-    _, quarantine = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    _, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     month = quarantine.loc[0, "billing_month"]
     if expected_month is None:
         assert pd.isna(month)
@@ -349,7 +349,7 @@ def test_quarantine_billing_month(charge, period, expected_month):
 )
 def test_timestamps_go_to_their_utc_day_and_month(text, day):
     raw = chunk([focus_row(charge_period_start=text), focus_row(charge_period_start="2024-09-10T05:00:00+05:00")])
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     assert quarantine.empty
     assert staged["charge_date"].iloc[0] == pd.Timestamp(day)
     assert staged["billing_month"].iloc[0] == day[:7]
@@ -373,14 +373,14 @@ def test_timestamps_go_to_their_utc_day_and_month(text, day):
 )
 def test_effective_and_list_cost_null_fall_back_to_billed(effective, listed, expected):
     raw = chunk([focus_row(billed_cost="5", effective_cost=effective, list_cost=listed)], FOCUS_COLUMNS + ("list_cost",))
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     assert quarantine.empty
     assert tuple(staged[["billed_cost", "effective_cost", "list_cost"]].iloc[0]) == expected
 
 
 def test_list_cost_column_absent_falls_back_to_billed():
     raw = chunk([focus_row(billed_cost="5", effective_cost="3")])
-    staged, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    staged, _, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     assert staged["list_cost"].tolist() == [5.0]
 
 
@@ -426,7 +426,7 @@ def mixed_chunk() -> tuple[pd.DataFrame, list[str]]:
 def test_every_row_is_staged_or_quarantined_exactly_once():
     raw, outcome = mixed_chunk()
     lines = lines_for(raw, start=2)
-    staged, quarantine = stage_billing_chunk(raw, lines, focus_ctx(first_date=date(2000, 1, 1)))
+    staged, quarantine, _ = stage_billing_chunk(raw, lines, focus_ctx(first_date=date(2000, 1, 1)))
     assert len(staged) + len(quarantine) == len(raw)
     assert len(staged) == outcome.count("ok")
     assert quarantine["reason"].tolist() == [r for r in outcome if r != "ok"]
@@ -437,7 +437,7 @@ def test_every_row_is_staged_or_quarantined_exactly_once():
 
 def test_staged_billed_total_is_parseable_input_minus_quarantined():
     raw, _ = mixed_chunk()
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     parseable = pd.to_numeric(raw["billed_cost"], errors="coerce")
     parseable = parseable[np.isfinite(parseable)]
     total_in = exact_total(parseable)
@@ -457,7 +457,7 @@ def test_staged_billed_total_is_parseable_input_minus_quarantined():
 
 def test_aggregate_daily_preserves_totals_and_row_counts():
     raw, _ = mixed_chunk()
-    staged, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    staged, _, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     daily = aggregate_daily(staged)
     assert list(daily.columns) == list(STAGED_COLUMNS)
     assert len(daily) < len(staged)  # rows were actually combined
@@ -482,7 +482,7 @@ def test_aggregate_daily_keeps_null_grain_values_apart():
             focus_row(billed_cost="8", region="eu-west-1", charge_period_start="2024-09-16"),
         ]
     )
-    staged, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    staged, _, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     daily = aggregate_daily(staged)
     got = sorted(zip(daily["region"].fillna("<null>"), daily["charge_date"].dt.day, daily["billed_cost"], daily["source_rows"]))
     assert got == [("<null>", 15, 3.0, 2), ("eu-west-1", 15, 4.0, 1), ("eu-west-1", 16, 8.0, 1)]
@@ -490,7 +490,7 @@ def test_aggregate_daily_keeps_null_grain_values_apart():
 
 def test_aggregate_daily_of_empty_staged_has_the_schema():
     raw = chunk([focus_row(charge_period_start=None)])
-    staged, quarantine = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
+    staged, quarantine, _ = stage_billing_chunk(raw, lines_for(raw), focus_ctx())
     assert staged.empty and len(quarantine) == 1
     daily = aggregate_daily(staged)
     assert daily.empty

@@ -9,25 +9,26 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.grouping import sum_by
 from transforms.marts.chargeback import chargeback_cost, markup_pct_for
-from transforms.staging.billing import AMOUNTS
+from transforms.staging.billing import AMOUNTS, FINANCE_DIMENSIONS
 
 PROJECT_ATTRIBUTES = ["team", "project_code", "project_owner"]
 LINEAGE = ["project_before_rules", "allocation_rule_id", "allocation_method", "allocated_ratio"]
 DAILY_GRAIN = [
     "charge_date", "billing_month", "provider", "billing_account_id", "sub_account_id", "project",
-    *PROJECT_ATTRIBUTES, "service_name", "service_category", "region", "charge_category", "billing_currency",
-    "reporting_currency", "fx_rate", "fx_rate_source", *LINEAGE, "markup_pct",
+    *PROJECT_ATTRIBUTES, "service_name", "service_category", "region", "charge_category", *FINANCE_DIMENSIONS,
+    "billing_currency", "reporting_currency", "fx_rate", "fx_rate_source", *LINEAGE, "markup_pct",
 ]
 MONTHLY_GRAIN = [
     "billing_month", "project", *PROJECT_ATTRIBUTES, "provider", "service_name", "service_category",
-    "billing_currency", "reporting_currency", *LINEAGE,
+    *FINANCE_DIMENSIONS, "billing_currency", "reporting_currency", *LINEAGE,
 ]
 VALUES = [*AMOUNTS, "chargeback_cost", "source_rows"]
 
 
 def _sum(frame: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
-    return frame.groupby(keys, dropna=False, sort=True)[values].sum().reset_index()
+    return sum_by(frame, keys, values, sort=True)
 
 
 def build_costs_daily(allocated: pd.DataFrame, projects: pd.DataFrame, pricing: pd.DataFrame) -> pd.DataFrame:

@@ -40,27 +40,36 @@ def _strip(raw: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+PROJECT_COLUMNS = ["project", "code", "owner", "team", "account_ids", "cost_centers"]
+
+
 def stage_projects(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], Problems]:
     """dim_projects rows (one per project) and the sub_account_id -> project map.
 
-    projects.csv may repeat a project on several rows to map several accounts to it."""
+    projects.csv may repeat a project on several rows to map several accounts (a cloud account, a
+    card or bank account) or cost centers (`cost_center`, general-ledger exports) to it. The
+    cost-center map is the dim's `cost_centers` column (see ``cost_center_projects``)."""
     raw = _strip(raw)
     problems = _missing_columns(raw, ("project",))
     if problems:
-        return pd.DataFrame(columns=["project", "code", "owner", "team", "account_ids"]), {}, problems
-    for col in ("code", "owner", "team", "account_id"):
+        return pd.DataFrame(columns=PROJECT_COLUMNS), {}, problems
+    for col in ("code", "owner", "team", "account_id", "cost_center"):
         if col not in raw:
             raw[col] = pd.Series([None] * len(raw), index=raw.index, dtype="object")
-    accounts: dict[str, str] = {}
+    maps: dict[str, dict[str, str]] = {"account_id": {}, "cost_center": {}}
     for i, row in zip(raw.index, raw.to_dict("records")):
         if row["project"] is None:
             problems.append((i, "empty project name; fill it in or delete the row"))
             continue
-        acct = row["account_id"]
-        if acct is not None:
-            if acct in accounts and accounts[acct] != row["project"]:
-                problems.append((i, f"account_id {acct} is already mapped to project {accounts[acct]}; an account can belong to one project"))
-            accounts[acct] = row["project"]
+        for column, found in maps.items():
+            key = row[column]
+            if key is None:
+                continue
+            if key in found and found[key] != row["project"]:
+                what = "an account" if column == "account_id" else "a cost center"
+                problems.append((i, f"{column} {key} is already mapped to project {found[key]}; {what} can belong to one project"))
+            found[key] = row["project"]
+    accounts = maps["account_id"]
     valid = raw[raw["project"].notna()]
     dim = (
         valid.groupby("project", sort=True)
@@ -68,11 +77,24 @@ def stage_projects(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], Pro
             code=("code", "first"),
             owner=("owner", "first"),
             team=("team", "first"),
-            account_ids=("account_id", lambda s: ",".join(sorted({a for a in s if isinstance(a, str)})) or None),
+            account_ids=("account_id", _joined),
+            cost_centers=("cost_center", _joined),
         )
         .reset_index()
     )
     return dim, accounts, problems
+
+
+def _joined(values: pd.Series) -> str | None:
+    return ",".join(sorted({v for v in values if isinstance(v, str)})) or None
+
+
+def cost_center_projects(dim: pd.DataFrame) -> dict[str, str]:
+    """cost_center -> project, from dim_projects' comma-separated `cost_centers`."""
+    if "cost_centers" not in dim:
+        return {}
+    return {cc: project for project, ccs in zip(dim["project"], dim["cost_centers"]) if isinstance(ccs, str)
+            for cc in ccs.split(",")}
 
 
 def stage_fx_rates(raw: pd.DataFrame) -> tuple[pd.DataFrame, Problems]:

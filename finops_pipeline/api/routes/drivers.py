@@ -26,8 +26,7 @@ COLUMNS = list(DriverRow.model_fields)
 def drivers(
     ctx: ReadCtx,
     month: Annotated[str | None, Query(pattern=MONTH_PATTERN, description="Billing month YYYY-MM; default the latest")] = None,
-    dimension: Annotated[Literal["project", "service_name", "sub_account_id", "region", "provider"],
-                         Query(description="Dimension the change is decomposed by")] = "project",
+    dimension: Annotated[Literal[DIMENSIONS], Query(description="Dimension the change is decomposed by")] = "project",
     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
 ):
     """Members' change from the previous month, largest first; the changes add up to the month's

@@ -1,4 +1,5 @@
-"""Ingest: landing billing exports -> stg_billing + quarantine_billing_rows (per billing month)."""
+"""Ingest: landing billing exports -> stg_billing + quarantine_billing_rows + excluded_billing_rows
+(per billing month)."""
 
 
 import pandas as pd
@@ -20,10 +21,10 @@ from finops_pipeline.defs.partitions import billing_month_partitions, monthly_ba
 from finops_pipeline.ingest.billing import concat_frames, stage_billing_months
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.warehouse.reader import read_partition
-from finops_pipeline.warehouse.schema import quarantine_billing_rows, stg_billing
+from finops_pipeline.warehouse.schema import excluded_billing_rows, quarantine_billing_rows, stg_billing
 from finops_pipeline.warehouse.writer import replace_month
 from transforms.money import cents, exact_total
-from transforms.staging.billing import aggregate_daily, empty_quarantine
+from transforms.staging.billing import aggregate_daily, empty_excluded, empty_quarantine
 
 GROUP = "billing"
 
@@ -43,12 +44,19 @@ GROUP = "billing"
             group_name=GROUP,
             kinds={"sql"},
             description="Input rows that could not be loaded, one row per input line, with the file, line, "
-            "reason and raw values. Nothing is dropped silently: input = loaded + quarantined.",
+            "reason and raw values. Nothing is dropped silently: input = loaded + excluded + quarantined.",
+        ),
+        AssetSpec(
+            "excluded_billing_rows",
+            group_name=GROUP,
+            kinds={"sql"},
+            description="Readable statement rows that are not costs (card payments, transfers between own accounts, "
+            "deposits, pending transactions), one row per input line with the reason and the amount as written.",
         ),
     ],
     check_specs=[
         AssetCheckSpec("rows_conserved", asset="stg_billing", blocking=True,
-                       description="Every input row is loaded or quarantined; warehouse totals equal staged totals."),
+                       description="Every input row is loaded, excluded or quarantined; warehouse totals equal staged totals."),
         AssetCheckSpec("great_expectations", asset="stg_billing", blocking=True,
                        description="Keys not null, ISO 4217 currencies, charge_date inside its month, amounts numeric."),
     ],
@@ -66,15 +74,19 @@ def stg_billing_assets(context: AssetExecutionContext, finops: FinopsResource):
     failed_expectations = {m: f for m, f in expectations.items() if f}
     writable = [m for m in staged.loadable_months if m not in failed_expectations]
     for month in writable:
-        replace_month(engine, month, {stg_billing: staged.daily[month], quarantine_billing_rows: staged.quarantine[month]})
-        context.log.info(f"{month}: {len(staged.daily[month])} daily rows, {len(staged.quarantine[month])} quarantined")
+        replace_month(engine, month, {stg_billing: staged.daily[month], quarantine_billing_rows: staged.quarantine[month],
+                                      excluded_billing_rows: staged.excluded[month]})
+        context.log.info(f"{month}: {len(staged.daily[month])} daily rows, {len(staged.quarantine[month])} quarantined, "
+                         f"{len(staged.excluded[month])} excluded")
 
     # what the metadata and the conservation check read of the loaded rows (not every column: a copy)
     columns = ["billing_month", "billing_currency", "billed_cost", "effective_cost", "list_cost", "source_rows"]
     loaded = concat_frames([staged.daily[m][columns] for m in writable], aggregate_daily(pd.DataFrame())[columns])
     quarantined = concat_frames([staged.quarantine[m] for m in writable], empty_quarantine())
-    yield MaterializeResult(asset_key="stg_billing", metadata=_stg_metadata(loaded, quarantined, writable, staged))
-    yield MaterializeResult(asset_key="quarantine_billing_rows", metadata=_quarantine_metadata(quarantined))
+    excluded = concat_frames([staged.excluded[m] for m in writable], empty_excluded())
+    yield MaterializeResult(asset_key="stg_billing", metadata=_stg_metadata(loaded, quarantined, excluded, writable, staged))
+    yield MaterializeResult(asset_key="quarantine_billing_rows", metadata=_by_reason("quarantine_billing_rows", quarantined))
+    yield MaterializeResult(asset_key="excluded_billing_rows", metadata=_by_reason("excluded_billing_rows", excluded))
 
     yield _rows_conserved(engine, staged, loaded, writable)
     yield AssetCheckResult(
@@ -96,25 +108,27 @@ def stg_billing_assets(context: AssetExecutionContext, finops: FinopsResource):
 
 def _rows_conserved(engine, staged, loaded: pd.DataFrame, months: list[str]) -> AssetCheckResult:
     problems = []
-    for scan in staged.scans:  # every input row is either staged or quarantined
-        accounted = int(scan.daily["source_rows"].sum()) + len(scan.quarantine)
-        if accounted != scan.rows_read:
-            problems.append(f"{scan.file}: read {scan.rows_read} rows, accounted for {accounted}")
+    for scan in staged.scans:  # every input row is staged, excluded or quarantined
+        if scan.rows_accounted != scan.rows_read:
+            problems.append(f"{scan.file}: read {scan.rows_read} rows, accounted for {scan.rows_accounted} "
+                            "(loaded + excluded + quarantined)")
     amounts = ["billed_cost", "effective_cost", "list_cost", "source_rows"]
     stored = read_partition(engine, stg_billing, months, ["billing_month", *amounts]) if months else loaded
     problems += compare_month_totals(loaded, stored, amounts, months, len(loaded))
-    return conservation_result("rows_conserved", problems, "input rows = loaded + quarantined; warehouse = staged", months)
+    return conservation_result("rows_conserved", problems, "input rows = loaded + excluded + quarantined; warehouse = staged",
+                               months)
 
 
-def _stg_metadata(loaded: pd.DataFrame, quarantined: pd.DataFrame, months: list[str], staged) -> dict:
+def _stg_metadata(loaded: pd.DataFrame, quarantined: pd.DataFrame, excluded: pd.DataFrame, months: list[str], staged) -> dict:
     by_currency = loaded.groupby("billing_currency")[["billed_cost", "effective_cost"]].sum() if not loaded.empty else None
     loaded_rows = int(loaded["source_rows"].sum())
     return {
         "table": "stg_billing",
         "months_loaded": MetadataValue.text(", ".join(months) or "none"),
         "dagster/row_count": len(loaded),
-        "input_rows": loaded_rows + len(quarantined),
+        "input_rows": loaded_rows + len(excluded) + len(quarantined),
         "loaded_rows": loaded_rows,
+        "excluded_rows": len(excluded),
         "quarantined_rows": len(quarantined),
         "loaded_billed_cost_by_currency": MetadataValue.md(
             "none" if by_currency is None else by_currency.map(cents).to_markdown()
@@ -125,6 +139,6 @@ def _stg_metadata(loaded: pd.DataFrame, quarantined: pd.DataFrame, months: list[
     }
 
 
-def _quarantine_metadata(quarantined: pd.DataFrame) -> dict:
-    reasons = quarantined["reason"].value_counts().to_dict() if not quarantined.empty else {}
-    return {"table": "quarantine_billing_rows", "dagster/row_count": len(quarantined), "by_reason": MetadataValue.json(reasons)}
+def _by_reason(table: str, rows: pd.DataFrame) -> dict:
+    reasons = rows["reason"].value_counts().to_dict() if not rows.empty else {}
+    return {"table": table, "dagster/row_count": len(rows), "by_reason": MetadataValue.json(reasons)}

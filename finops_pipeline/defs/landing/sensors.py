@@ -51,10 +51,9 @@ from dagster import (
 )
 
 from finops_pipeline.defs.jobs import monthly_costs_job
-from finops_pipeline.ingest.billing import staging_context
+from finops_pipeline.ingest.billing import landing_staging_context
 from finops_pipeline.ingest.errors import InputFileError
 from finops_pipeline.ingest.landing import LandingFile, discover_landing_files
-from finops_pipeline.ingest.reference import load_projects
 from finops_pipeline.ingest.scan import scan_file
 from finops_pipeline.resources import FinopsResource
 from finops_pipeline.runs import LANDING_FILES_TAG, TRIGGER_TAG, range_run_requests
@@ -149,10 +148,7 @@ def detect_changes(files: list[LandingFile], old: dict[str, dict], baseline: boo
 
 def _month_reader(settings, log):
     """months_of(lf): the billing months of one landing file, from its (cached) scan."""
-    _, accounts, problems = load_projects(settings.reference_dir)
-    if problems:
-        raise InputFileError(str(settings.reference_dir / "projects.csv"), "; ".join(problems))
-    ctx = staging_context(settings, accounts)
+    ctx = landing_staging_context(settings)
     cache_dir = settings.state_dir / "landing_scans"
 
     def months_of(lf: LandingFile) -> list[str]:

@@ -26,7 +26,13 @@ TYPE_FIELDS = {  # required, optional
     "move_service": (("service", "from", "to"), ()),
     "distribute_cost": (("from", "to", "method"), ("weights",)),
 }
-MATCH_KEYS = {"service": "service_name", "account": "sub_account_id", "region": "region"}
+# transfer_cost `match` keys -> cost columns. The finance dimensions are matched by their own
+# names (match: {cost_center: [CC-4100]}, match: {vendor: [...]}), ids rather than names.
+MATCH_KEYS = {
+    "service": "service_name", "account": "sub_account_id", "region": "region",
+    **{d: d for d in ("cost_center", "profit_center", "directorate", "functional_area", "gl_account", "vendor",
+                      "merchant_category")},
+}
 WEIGHT_TOLERANCE = 1e-9
 STAGED_COLUMNS = [
     "rule_order", "rule_id", "rule_type", "active", "start_date", "end_date", "source_project",

@@ -12,8 +12,11 @@ import numpy as np
 import pandas as pd
 
 from transforms.months import month_range
+from transforms.staging.billing import FINANCE_DIMENSIONS
 
-DIMENSIONS = ("project", "service_name", "sub_account_id", "region", "provider")
+# general-ledger and statement rows are decomposed by their finance dimensions too (a cloud bill
+# has none of them: its whole change is then the "(none)" member of each)
+DIMENSIONS = ("project", "service_name", "sub_account_id", "region", "provider", *FINANCE_DIMENSIONS)
 NO_MEMBER = "(none)"  # a null dimension value (e.g. no region on a tax row) is a member of its own
 COLUMNS = [
     "billing_month", "dimension", "member", "previous_cost", "current_cost", "change", "share_of_change", "rank",
