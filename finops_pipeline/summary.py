@@ -21,6 +21,8 @@ def print_summary(settings: Settings) -> None:
         input_rows = conn.execute(select(func.sum(s.c.source_rows))).scalar() or 0
         stg_rows = conn.execute(select(func.count()).select_from(s)).scalar() or 0
         reasons = conn.execute(select(q.c.reason, func.count()).group_by(q.c.reason).order_by(q.c.reason)).all()
+        x = schema.excluded_billing_rows
+        excluded = conn.execute(select(x.c.reason, func.count()).group_by(x.c.reason).order_by(x.c.reason)).all()
         top = conn.execute(
             select(m.c.project, func.sum(m.c.effective_cost).label("cost"))
             .group_by(m.c.project).order_by(func.sum(m.c.effective_cost).desc()).limit(3)
@@ -58,6 +60,8 @@ def print_summary(settings: Settings) -> None:
         print(f"Billing months      {months[0]} .. {months[-1]} ({len(months)} months)")
     print(f"Input rows loaded   {input_rows:,} (aggregated to {stg_rows:,} daily rows)")
     print(f"Quarantined rows    {quarantined}" + (f"  ({', '.join(f'{r}: {n}' for r, n in reasons)})" if reasons else ""))
+    if excluded:  # statements only: card payments, transfers, deposits
+        print(f"Excluded rows       {sum(n for _, n in excluded)}  ({', '.join(f'{r}: {n}' for r, n in excluded)})")
     print(f"Total spend         {cents(float(total))} {cur} (effective cost)")
     for month, cost in latest:
         print(f"  {month}           {cents(float(cost))} {cur}")

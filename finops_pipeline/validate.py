@@ -43,6 +43,10 @@ def validate_inputs(settings: Settings) -> ValidationReport:
             report.warnings.append(
                 f"{scan.file}: {len(rows)} row(s) will be quarantined ({reason}; lines {lines}): {rows['detail'].iloc[0]}"
             )
+        for reason, rows in scan.excluded.groupby("reason"):  # not a problem, but worth a look
+            lines = ", ".join(str(n) for n in rows["line_number"].head(5))
+            report.info.append(f"{scan.file}: {len(rows)} row(s) are not costs and will be excluded "
+                                f"({reason}; lines {lines})")
     pairs = pd.concat([s.daily[["billing_month", "billing_currency"]] for s in scans]).drop_duplicates() if scans else None
     if pairs is not None and not pairs.empty:
         try:

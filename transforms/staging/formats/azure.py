@@ -67,11 +67,7 @@ def _lower(s: pd.Series) -> pd.Series:
 def adapt_azure(rows: SourceRows, ctx: AdaptContext) -> Adapted:
     checks = RowChecks(rows.index, ctx)
 
-    text = rows["charge_date"]
-    day = azure_days(text)
-    checks.flag(text.isna(), "missing_date", "charge_date")
-    checks.flag(day.isna(), "unparseable_date", "charge_date")
-    checks.flag(~checks.in_range(day), "date_out_of_range", "charge_date")
+    day = checks.date(rows, "charge_date", parse=azure_days)
 
     cost = checks.amount(rows, "cost")
     # list cost: the pay-as-you-go cost where the export has it (MCA), else PayGPrice x Quantity
