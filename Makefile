@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test dev run validate bench bench-ingest bench-forecast bench-anomalies bench-api bench-pipeline lint up down clean
+.PHONY: demo test dev run validate bench bench-ingest bench-formats bench-forecast bench-anomalies bench-api bench-pipeline lint up down clean
 
 # Install exactly what requirements.lock pins, then the project itself (editable).
 $(STAMP): requirements.lock pyproject.toml
@@ -34,11 +34,16 @@ dev: $(STAMP)
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev
 
 # Heavy measurements, never part of `make test`; results in docs/performance.md and docs/accuracy.md.
-bench: bench-ingest bench-forecast bench-anomalies
+bench: bench-ingest bench-formats bench-forecast bench-anomalies
 	$(BIN)/python -m benchmarks.accuracy_doc > docs/accuracy.md
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m benchmarks.run_ingest_benchmark
+
+# scan_file per billing export format (1M and 2M generated rows each) against FOCUS; writes the
+# "Ingest by export format" section of docs/performance.md.
+bench-formats: $(STAMP)
+	$(BIN)/python -m benchmarks.formats_benchmark
 
 bench-forecast: $(STAMP)
 	$(BIN)/python -m benchmarks.forecast_m3 --jobs 2
