@@ -1,11 +1,14 @@
 """Helpers the benchmarks share: progress lines, month lists, machine load from /proc/stat, the CPU
-model, and a scratch PostgreSQL database."""
+model and the other facts a result table states about its machine, and a scratch PostgreSQL
+database."""
 
 from __future__ import annotations
 
 import os
+import platform
+import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from transforms.months import month_range, shift_month
@@ -68,3 +71,29 @@ def pg_drop(database: str) -> None:
     """Drop a benchmark database (a fixed name of ours, never input), after closing its sessions."""
     pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()")
     pg_admin(f"DROP DATABASE IF EXISTS {database}")
+
+
+def host_facts(repo: Path) -> dict:
+    """What a published benchmark says about where it ran: date, cores, CPU, memory, OS, Python
+    and the commit of ``repo`` (each benchmark adds the library versions it depends on)."""
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip() or "unknown"
+    except OSError:
+        commit = "unknown"
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu": cpu_model(),
+        "mem_gib": mem_gib,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "commit": commit,
+    }

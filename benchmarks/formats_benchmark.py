@@ -41,7 +41,6 @@ import csv
 import io
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -53,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cpu_model
+from benchmarks.common import host_facts
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "formats"
@@ -1094,15 +1093,21 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- the measured child
 
 
-def child_scan(path: Path) -> dict:
-    from benchmarks.run_ingest_benchmark import RssSampler, _status_kib
+def _landing_and_context(path: Path):
+    """The generated file as a landing file, and a staging context without project mappings."""
     from finops_pipeline.ingest.billing import staging_context
     from finops_pipeline.ingest.landing import discover_landing_files
-    from finops_pipeline.ingest.scan import scan_file
     from finops_pipeline.settings import load_settings
 
     (landing,) = discover_landing_files(path.parent)
-    ctx = staging_context(load_settings(data_dir=path.parent.parent / "settings-unused"), account_projects={})
+    return landing, staging_context(load_settings(data_dir=path.parent.parent / "settings-unused"), account_projects={})
+
+
+def child_scan(path: Path) -> dict:
+    from benchmarks.run_ingest_benchmark import RssSampler, _status_kib
+    from finops_pipeline.ingest.scan import scan_file
+
+    landing, ctx = _landing_and_context(path)
     rss_ready = _status_kib("VmRSS")
     with RssSampler() as sampler:
         t0 = time.perf_counter()
@@ -1175,12 +1180,8 @@ def profile(spec: Spec, path: Path, top: int = 20) -> str:
 
     from benchmarks.profile_scan import run_phases, table
     from finops_pipeline.ingest import scan as scan_module
-    from finops_pipeline.ingest.billing import staging_context
-    from finops_pipeline.ingest.landing import discover_landing_files
-    from finops_pipeline.settings import load_settings
 
-    (landing,) = discover_landing_files(path.parent)
-    ctx = staging_context(load_settings(data_dir=path.parent.parent / "settings-unused"), account_projects={})
+    landing, ctx = _landing_and_context(path)
     wall, ledger, _ = run_phases(scan_module, landing, ctx)
     out = [f"### {spec.label}: phases ({wall:.2f} s wall)", "", "| phase | calls | seconds | share |", "|---|---:|---:|---:|"]
     for name, (calls, secs) in sorted(ledger.items(), key=lambda kv: -kv[1][1]):
@@ -1207,28 +1208,10 @@ def spawn_profile(label: str, path: Path) -> str:
 
 
 def machine_info() -> dict:
-    mem_gib = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gib = int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            check=False).stdout.strip() or "unknown"
     versions = subprocess.run([sys.executable, "-c", "import pandas, pyarrow, numpy; "
                                "print(pandas.__version__, pyarrow.__version__, numpy.__version__)"],
                               capture_output=True, text=True, check=False).stdout.split()
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu": cpu_model(),
-        "mem_gib": mem_gib,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "versions": versions,
-        "commit": commit,
-    }
+    return {**host_facts(REPO), "versions": versions}
 
 
 def _ratio(r: dict, ref: dict | None) -> float:

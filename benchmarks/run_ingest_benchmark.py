@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
-from benchmarks.common import busy_cpu_seconds, cpu_model
+from benchmarks.common import busy_cpu_seconds, host_facts
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORKDIR = Path("/tmp/finops-bench")
@@ -296,31 +295,8 @@ def machine_info() -> dict:
     import pandas
     import pyarrow
 
-    mem_gib = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gib = int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=False).stdout.strip() or "unknown"
-    except OSError:
-        commit = "unknown"
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu": cpu_model(),
-        "mem_gib": mem_gib,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "pandas": pandas.__version__,
-        "pyarrow": pyarrow.__version__,
-        "numpy": numpy.__version__,
-        "duckdb": duckdb.__version__,
-        "commit": commit,
-    }
+    return {**host_facts(REPO), "pandas": pandas.__version__, "pyarrow": pyarrow.__version__, "numpy": numpy.__version__,
+            "duckdb": duckdb.__version__}
 
 
 def _fmt_int(n: float) -> str:

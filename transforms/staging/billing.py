@@ -193,13 +193,6 @@ def _project_tag(tags: dict | None, keys: tuple[str, ...]) -> str | None:
     return None
 
 
-def projects_from_tags(tags: pd.Series, keys: tuple[str, ...]) -> pd.Series:
-    """Value of the first key of ``keys`` in each FOCUS Tags JSON object (parsed once per text)."""
-    from transforms.staging.formats.tags import json_object
-
-    return per_distinct(tags, lambda text: _project_tag(json_object(text), keys))
-
-
 def _raw_values(raw_rows: pd.DataFrame, ctx: StagingContext) -> list[str]:
     """Each row's original values as a JSON object (source column names; nulls left out).
 
@@ -259,7 +252,7 @@ def _excluded_rows(raw, lines, mask: pd.Series | None, adapted: Adapted, ctx: St
             "billing_month": billing_months(adapted.charge_date[mask]).to_numpy(),
             "charge_date": adapted.charge_date[mask].to_numpy(),
             "reason": reason.to_numpy(),
-            "detail": [EXCLUSIONS[r] for r in reason],
+            "detail": reason.map(EXCLUSIONS).to_numpy(),
             "description": description,
             "amount": amount[mask].to_numpy(),
             "billing_currency": adapted.billing_currency[mask].to_numpy(dtype=object, na_value=None),
